@@ -1,0 +1,286 @@
+"""Hybrid retrieval over passages: character n-gram TF-IDF plus multilingual e5 vectors.
+
+Character 3–5-grams cope with Finnish and Swedish inflection and compounds without a stemmer
+(päiväkotiin ~ päiväkotihoito); e5 matches meaning across languages (a Swedish question finds
+a text that only exists in Finnish). Documents are scored by their best passage.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from agents.passages import Passage, Title
+
+Vector = npt.NDArray[np.float64]
+
+# Weight of the lexical cosine added to the dense one (see fuse(); measured in RETRIEVAL.md).
+LEXICAL_WEIGHT = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class DocHit:
+    doc_id: str
+    score: float
+    lexical: float
+    dense: float
+    passage: int  # index into the passage list of the best passage
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    hits: tuple[DocHit, ...]
+    passage_lexical: Vector
+    passage_dense: Vector | None
+    features: dict[str, float] = field(default_factory=dict)
+
+    def doc_ids(self, n: int = 10) -> tuple[str, ...]:
+        return tuple(h.doc_id for h in self.hits[:n])
+
+
+# Residents write Sweden-Swedish words where Finnish public texts use Finland-Swedish ones;
+# a question containing the first (any inflection) also searches for the second.
+SWEDISH_VARIANTS: dict[str, str] = {
+    "vårdcentral": "hälsocentral",
+    "förskoleklass": "förskoleundervisning",
+    "förskola": "dagvård småbarnspedagogik daghem",
+    "dagis": "dagvård daghem",
+    "fritids": "eftermiddagsverksamhet",
+    "hemtjänst": "hemservice",
+    "äldreboende": "serviceboende",
+    "skolskjuts": "skoltransport",
+    "färdtjänst": "transporttjänst",
+    "försörjningsstöd": "utkomststöd",
+    "socialbidrag": "utkomststöd",
+    "barnavårdscentral": "barnrådgivning",
+    "bvc": "barnrådgivning",
+}
+_TOKEN = re.compile(r"\w+")
+
+
+def expand_query(text: str) -> str:
+    """The question plus the Finland-Swedish names of Sweden-Swedish terms in it."""
+    extra = [
+        variant
+        for token in _TOKEN.findall(text.lower())
+        for word, variant in SWEDISH_VARIANTS.items()
+        if token.startswith(word)
+    ]
+    return " ".join([text, *dict.fromkeys(extra)])
+
+
+class LexicalIndex:
+    """char_wb 3–5-gram TF-IDF, sublinear tf; a query costs about a millisecond."""
+
+    def __init__(self, passages: Sequence[Passage]) -> None:
+        self._vectorizer = TfidfVectorizer(
+            analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, lowercase=True, min_df=1
+        )
+        self._matrix = self._vectorizer.fit_transform([p.indexed_text for p in passages])
+
+    def similarity(self, text: str, others: Sequence[str]) -> list[float]:
+        """Cosine of ``text`` to each of ``others`` in the same n-gram space (sentence choice)."""
+        m = self._vectorizer.transform([text, *others])
+        return [float(x) for x in (m[1:] @ m[0].T).toarray().ravel()]
+
+    def scores(self, text: str) -> Vector:
+        q = self._vectorizer.transform([text])
+        return np.asarray((self._matrix @ q.T).toarray()).ravel()
+
+
+def doc_max(
+    passage_scores: Vector, passage_doc: npt.NDArray[np.int64], n_docs: int
+) -> tuple[Vector, npt.NDArray[np.int64]]:
+    """Per-document maximum of passage scores and the passage that holds it."""
+    order = np.argsort(passage_scores, kind="stable")  # ascending: later writes win
+    best = np.full(n_docs, -np.inf)
+    arg = np.zeros(n_docs, dtype=np.int64)
+    best[passage_doc[order]] = passage_scores[order]
+    arg[passage_doc[order]] = order
+    return best, arg
+
+
+def fuse(lexical: Vector, dense: Vector | None) -> Vector:
+    """Dense cosine plus a fraction of the lexical cosine, both raw.
+
+    Raw values keep their meaning: a weak lexical top (shared n-grams of function words) adds
+    little, a strong one (the service's own term) decides between close dense neighbours.
+    Rescaling each by its maximum instead made noise-level lexical tops count fully.
+    """
+    if dense is None:
+        return lexical
+    return dense + LEXICAL_WEIGHT * lexical
+
+
+class HybridRetriever:
+    """Ranks documents for a question; dense scores join once every passage has a vector."""
+
+    def __init__(self, passages: Sequence[Passage], titles: Sequence[Title] = ()) -> None:
+        self.passages = list(passages)
+        self.doc_ids: list[str] = list(dict.fromkeys(p.doc_id for p in self.passages))
+        position = {d: i for i, d in enumerate(self.doc_ids)}
+        self.passage_doc = np.array([position[p.doc_id] for p in self.passages], dtype=np.int64)
+        self.title_doc = np.array(
+            [position[t.doc_id] for t in titles if t.doc_id in position], dtype=np.int64
+        )
+        self.lexical = LexicalIndex(self.passages)
+        langs = np.array([p.lang for p in self.passages])
+        self._lang_groups = [np.flatnonzero(langs == lang) for lang in sorted(set(langs))]
+
+    def center_by_language(self, passage_dense: Vector) -> Vector:
+        """Subtract each passage language's median cosine for this query.
+
+        e5 scores a same-language pair higher than an equally relevant pair across languages,
+        so an English question would otherwise prefer any English text to the right Finnish one.
+        """
+        out = passage_dense.copy()
+        for group in self._lang_groups:
+            out[group] -= np.median(passage_dense[group])
+        return out
+
+    def rank(
+        self,
+        text: str,
+        passage_dense: Vector | None = None,
+        title_dense: Vector | None = None,
+        top: int = 10,
+    ) -> Ranking:
+        """Rank documents; ``title_dense`` (cosines to each title) only informs confidence."""
+        n_docs = len(self.doc_ids)
+        p_lex = self.lexical.scores(text)
+        lex, lex_arg = doc_max(p_lex, self.passage_doc, n_docs)
+        dense: Vector | None = None
+        dense_arg: npt.NDArray[np.int64] | None = None
+        dense_raw: Vector | None = None
+        if passage_dense is not None:
+            dense_raw, _ = doc_max(passage_dense, self.passage_doc, n_docs)
+            dense, dense_arg = doc_max(
+                self.center_by_language(passage_dense), self.passage_doc, n_docs
+            )
+        fused = fuse(lex, dense)
+        order = np.argsort(-fused, kind="stable")[:top]
+        titles: Vector | None = None
+        if title_dense is not None and len(title_dense) == len(self.title_doc):
+            titles, _ = doc_max(title_dense, self.title_doc, n_docs)
+        hits = tuple(
+            DocHit(
+                doc_id=self.doc_ids[i],
+                score=float(fused[i]),
+                lexical=float(lex[i]),
+                dense=float(dense[i]) if dense is not None else 0.0,
+                passage=int(dense_arg[i] if dense_arg is not None else lex_arg[i]),
+            )
+            for i in order
+        )
+        return Ranking(
+            hits=hits,
+            passage_lexical=p_lex,
+            passage_dense=passage_dense,
+            features=ranking_features(lex, dense, dense_raw, fused, order, titles),
+        )
+
+
+def _top_two(values: Vector) -> tuple[float, float]:
+    if len(values) < 2:
+        return (float(values.max()) if len(values) else 0.0), 0.0
+    part = np.partition(values, -2)[-2:]
+    return float(part[1]), float(part[0])
+
+
+def ranking_features(
+    lex: Vector,
+    dense: Vector | None,
+    dense_raw: Vector | None,
+    fused: Vector,
+    order: npt.NDArray[np.int64],
+    titles: Vector | None = None,
+) -> dict[str, float]:
+    """Score-based evidence for confidence: heights, gaps to the runner-up, agreement."""
+    lex1, lex2 = _top_two(lex)
+    f = {
+        "lex_top": lex1,
+        "lex_gap": lex1 - lex2,
+        # How far the top stands out from this query's typical score (out-of-scope signal).
+        "lex_z": (lex1 - float(lex.mean())) / (float(lex.std()) + 1e-9),
+        "lex_of_best": float(lex[order[0]]) if len(order) else 0.0,
+        "fused_gap": float(fused[order[0]] - fused[order[1]]) if len(order) > 1 else 0.0,
+    }
+    if dense is not None and dense_raw is not None:
+        d1, d2 = _top_two(dense)
+        f.update(
+            dense_top=float(dense_raw.max()),
+            dense_lift=d1,
+            dense_gap=d1 - d2,
+            dense_z=(d1 - float(dense.mean())) / (float(dense.std()) + 1e-9),
+            fused_z=(float(fused[order[0]]) - float(fused.mean())) / (float(fused.std()) + 1e-9),
+            dense_of_best=float(dense_raw[order[0]]),
+            agree=float(int(np.argmax(lex)) == int(np.argmax(dense))),
+        )
+    if titles is not None and len(order):
+        # Does the question name the top service? Titles are short service names.
+        f.update(
+            title_of_best=float(titles[order[0]]),
+            title_agree=float(int(np.argmax(titles)) == int(order[0])),
+        )
+    return f
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """Logistic model of "the top document answers the question" on ranking features.
+
+    The probability ``p`` is then mapped piecewise-linearly so that ``p_star`` lands on 0.5,
+    the policy's default threshold: ``p_star`` is where answers measured at least 95 % right
+    on the data the model was fitted on, so "confidence ≥ 0.5" means that, and the ordering
+    (precision rising with the threshold) is kept.
+    """
+
+    features: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    p_star: float
+
+    def probability(self, values: dict[str, float]) -> float:
+        z = self.intercept + sum(
+            c * (values.get(f, 0.0) - m) / s
+            for f, m, s, c in zip(self.features, self.mean, self.scale, self.coef, strict=True)
+        )
+        return float(1.0 / (1.0 + np.exp(-z)))
+
+    def confidence(self, values: dict[str, float]) -> float:
+        p = self.probability(values)
+        if p < self.p_star:
+            return 0.5 * p / self.p_star
+        return 0.5 + 0.5 * (p - self.p_star) / max(1.0 - self.p_star, 1e-9)
+
+
+# Fitted with agents.evaluate.fit_calibration; data and figures in agents/RETRIEVAL.md.
+DENSE_CALIBRATION = Calibration(
+    features=("dense_top", "fused_gap", "title_agree", "title_of_best"),
+    mean=(0.83404, 0.02789, 0.2807, 0.80292),
+    scale=(0.04077, 0.03649, 0.44934, 0.04568),
+    coef=(1.6837, 0.7743, 0.5168, 0.8895),
+    intercept=-2.0829,
+    p_star=0.5622,
+)
+LEXICAL_CALIBRATION = Calibration(
+    features=("lex_top", "lex_gap"),
+    mean=(0.19833, 0.05071),
+    scale=(0.10443, 0.0761),
+    coef=(0.9913, 0.8469),
+    intercept=-1.6221,
+    p_star=0.8582,
+)
+
+
+def confidence_from(features: dict[str, float]) -> float:
+    """Confidence that the top document answers the question, in [0, 1]."""
+    model = DENSE_CALIBRATION if "dense_top" in features else LEXICAL_CALIBRATION
+    return model.confidence(features)

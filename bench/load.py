@@ -1,0 +1,335 @@
+"""Load benchmark of the whole path: HTTP accept → JetStream → router → store → reply.
+
+    python -m bench.load [--messages 5000] [--concurrency 64] [--rate 100 --seconds 20]
+
+Starts ``neuvonta serve`` (embedded NATS, SQLite) on a free port, drives web chat
+messages through its HTTP API and times each from the 202 to its reply event, then
+measures a bare FastStream JetStream consume-and-publish loop in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import nats
+
+from bench import baseline
+
+QUESTIONS = [
+    "Milloin kirjasto on auki ja miten saan kirjastokortin?",
+    "Miten haen lukioon?",
+    "Hur ansöker man om personlig assistans?",
+    "How do I get a right-of-occupancy apartment?",
+    "Tarvitsen vanhoja rakennuspiirustuksia talostani",
+    "Var kan min tonåring träffa kompisar på kvällarna?",
+]
+
+
+@dataclass
+class Run:
+    """Times on the wall clock: accepts stamped by the gateway, replies as a listener got them."""
+
+    accepted: dict[str, float] = field(default_factory=dict)
+    replied: dict[str, float] = field(default_factory=dict)
+    errors: int = 0
+
+    def latencies_ms(self) -> list[float]:
+        return sorted(
+            (self.replied[m] - t) * 1000 for m, t in self.accepted.items() if m in self.replied
+        )
+
+    def span(self) -> tuple[float, float, float]:
+        """(first accept, last accept, last reply)."""
+        first = min(self.accepted.values(), default=0.0)
+        last = max(self.accepted.values(), default=first)
+        return first, last, max(self.replied.values(), default=first)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
+
+
+def listen(nats_url: str, expected: int, deadline_s: float, out: Any) -> None:
+    """In its own process, so that a busy load generator never delays a reply's timestamp."""
+
+    async def main() -> None:
+        accepted: dict[str, float] = {}
+        replied: dict[str, float] = {}
+        done = asyncio.Event()
+        nc = await nats.connect(nats_url)
+
+        async def on_received(msg: Any) -> None:
+            body = json.loads(msg.data)
+            accepted[body["message_id"]] = datetime.fromisoformat(body["occurred_at"]).timestamp()
+
+        async def on_reply(msg: Any) -> None:
+            now = time.time()
+            body = json.loads(msg.data)
+            if body.get("in_reply_to"):
+                replied.setdefault(body["in_reply_to"], now)
+                if len(replied) >= expected:
+                    done.set()
+
+        await nc.subscribe("neuvonta.v1.message.received.web", cb=on_received)
+        await nc.subscribe("neuvonta.v1.reply.requested.web", cb=on_reply)
+        await nc.flush()
+        out.put("ready")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), deadline_s)
+        await nc.close()
+        out.put((accepted, replied))
+
+    asyncio.run(main())
+
+
+class Server:
+    def __init__(self, agent: str) -> None:
+        self.tmp = tempfile.TemporaryDirectory(prefix="neuvonta-bench-")
+        data = Path(self.tmp.name) / "var"
+        env = {**os.environ, "NEUVONTA_LOG_LEVEL": "WARNING", "NEUVONTA_CONSOLE_PASSWORD": "x"}
+        for leak in ("NATS_URL", "DATABASE_URL"):
+            env.pop(leak, None)
+        data.mkdir(parents=True)
+        self.log = data / "serve.log"
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "router.cli",
+                    "serve",
+                    "--data-dir",
+                    str(data),
+                    "--port",
+                    "0",
+                    "--agent",
+                    agent,
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        runtime = data / "serve.json"
+        deadline = time.monotonic() + 60
+        while not runtime.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("neuvonta serve did not start")
+            time.sleep(0.05)
+        info = json.loads(runtime.read_text())
+        self.url: str = info["url"]
+        self.nats_url: str = info["nats_url"]
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(30)
+        problems = [
+            line
+            for line in self.log.read_text(errors="replace").splitlines()
+            if "WARNING" in line or "ERROR" in line
+        ]
+        if problems:
+            kept = Path(tempfile.gettempdir()) / f"neuvonta-bench-{self.proc.pid}.log"
+            kept.write_bytes(self.log.read_bytes())
+            print(
+                f"  ! the server logged {len(problems)} warnings/errors (log: {kept}), first:",
+                *problems[:5],
+                sep="\n    ",
+                file=sys.stderr,
+            )
+        self.tmp.cleanup()
+
+
+async def metric_sums(http: aiohttp.ClientSession, url: str) -> dict[str, float]:
+    async with http.get(f"{url}/metrics") as r:
+        text = await r.text()
+    sums = {}
+    for name in ("neuvonta_triage_latency_seconds", "neuvonta_reply_latency_seconds"):
+        for kind in ("sum", "count"):
+            m = re.search(rf"^{name}_{kind} ([0-9.e+-]+)$", text, re.M)
+            sums[f"{name}_{kind}"] = float(m.group(1)) if m else 0.0
+    return sums
+
+
+async def drive(
+    server: Server,
+    *,
+    messages: int,
+    concurrency: int,
+    rate: float | None,
+    seconds: float | None = None,
+) -> tuple[Run, dict[str, float]]:
+    run = Run()
+    expected = messages if rate is None else int(rate * (seconds or 0))
+    # A conversation is handed to a person after policy.max_ai_turns answers (8): spread
+    # the load so that every message is one the AI answers.
+    sessions = max(16, expected // 4)
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    listener = ctx.Process(target=listen, args=(server.nats_url, expected, 120.0, results))
+    listener.start()
+    await asyncio.to_thread(results.get, True, 30)  # "ready"
+    posted: set[str] = set()
+    connector = aiohttp.TCPConnector(limit=concurrency + 8)
+    async with aiohttp.ClientSession(server.url, connector=connector) as http:
+        sids = []
+        for _ in range(sessions):
+            async with http.post("/api/chat/sessions") as r:
+                sids.append((await r.json())["session_id"])
+        before = await metric_sums(http, server.url)
+
+        async def post(i: int) -> None:
+            body = {"text": QUESTIONS[i % len(QUESTIONS)]}
+            try:
+                async with http.post(
+                    f"/api/chat/sessions/{sids[i % sessions]}/messages", json=body
+                ) as r:
+                    if r.status != 202:
+                        run.errors += 1
+                        return
+                    posted.add((await r.json())["message_id"])
+            except aiohttp.ClientError:
+                run.errors += 1
+
+        if rate is None:
+            counter = iter(range(messages))
+
+            async def closed_loop() -> None:
+                for i in counter:
+                    await post(i)
+
+            await asyncio.gather(*(closed_loop() for _ in range(concurrency)))
+        else:
+            tasks = []
+            start = time.perf_counter()
+            for i in range(expected):
+                await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+                tasks.append(asyncio.create_task(post(i)))
+            await asyncio.gather(*tasks)
+        accepted, replied = await asyncio.to_thread(results.get, True, 180)
+        listener.join()
+        after = await metric_sums(http, server.url)
+    run.accepted = {m: t for m, t in accepted.items() if m in posted}
+    run.replied = {m: t for m, t in replied.items() if m in posted}
+    if len(run.replied) < len(posted):
+        print(f"  ! only {len(run.replied)} of {len(posted)} replies arrived", file=sys.stderr)
+    deltas = {k: after[k] - before[k] for k in after}
+    return run, deltas
+
+
+def report_closed(run: Run, bare: float) -> dict[str, float]:
+    lat = run.latencies_ms()
+    first, last_accept, last_reply = run.span()
+    accepted_rate = len(run.accepted) / max(1e-9, last_accept - first)
+    answered_rate = len(run.replied) / max(1e-9, last_reply - first)
+    return {
+        "messages": float(len(run.accepted)),
+        "errors": float(run.errors),
+        "accepted_msgs_per_s": accepted_rate,
+        "answered_msgs_per_s": answered_rate,
+        "latency_ms_p50": percentile(lat, 0.50),
+        "latency_ms_p99": percentile(lat, 0.99),
+        "bare_faststream_msgs_per_s": bare,
+        "ratio_to_bare": answered_rate / bare,
+    }
+
+
+def report_rate(run: Run, deltas: dict[str, float]) -> dict[str, float]:
+    lat = run.latencies_ms()
+    reply_sum = deltas["neuvonta_reply_latency_seconds_sum"]
+    return {
+        "messages": float(len(run.accepted)),
+        "errors": float(run.errors),
+        "latency_ms_p50": percentile(lat, 0.50),
+        "latency_ms_p99": percentile(lat, 0.99),
+        "latency_ms_mean": statistics.fmean(lat) if lat else float("nan"),
+        "agent_ms_mean": 1000
+        * deltas["neuvonta_triage_latency_seconds_sum"]
+        / max(1.0, deltas["neuvonta_triage_latency_seconds_count"]),
+        "agent_share": deltas["neuvonta_triage_latency_seconds_sum"] / reply_sum
+        if reply_sum
+        else float("nan"),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--messages", type=int, default=5000)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--rate", type=float, default=100.0, help="msgs/s of the latency run")
+    ap.add_argument("--seconds", type=float, default=20.0, help="length of the latency run")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--part", choices=["all", "throughput", "latency"], default="all")
+    args = ap.parse_args()
+
+    results: dict[str, Any] = {}
+    if args.part in ("all", "throughput"):
+        print("bare FastStream JetStream consume-and-publish loop …", file=sys.stderr)
+        bare = asyncio.run(baseline.measure(args.messages))
+        print(
+            f"full path, no-op agent, {args.messages} messages, {args.concurrency} in flight …",
+            file=sys.stderr,
+        )
+        server = Server("noop")
+        try:
+            warm_up = drive(server, messages=200, concurrency=args.concurrency, rate=None)
+            asyncio.run(warm_up)
+            run, _ = asyncio.run(
+                drive(server, messages=args.messages, concurrency=args.concurrency, rate=None)
+            )
+        finally:
+            server.stop()
+        results["throughput_noop_agent"] = report_closed(run, bare)
+    if args.part in ("all", "latency"):
+        print(f"offline agent at {args.rate:g} msgs/s for {args.seconds:g} s …", file=sys.stderr)
+        server = Server("offline")
+        try:
+            asyncio.run(drive(server, messages=0, concurrency=8, rate=args.rate, seconds=2))
+            run, deltas = asyncio.run(
+                drive(server, messages=0, concurrency=8, rate=args.rate, seconds=args.seconds)
+            )
+        finally:
+            server.stop()
+        results["latency_offline_agent"] = report_rate(run, deltas)
+
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    if t := results.get("throughput_noop_agent"):
+        print(f"""
+Full path, no-op agent ({t["messages"]:.0f} messages, {args.concurrency} in flight, SQLite)
+  accepted            {t["accepted_msgs_per_s"]:8.0f} msgs/s
+  answered            {t["answered_msgs_per_s"]:8.0f} msgs/s
+  accept → reply      p50 {t["latency_ms_p50"]:.1f} ms   p99 {t["latency_ms_p99"]:.1f} ms
+  bare FastStream     {t["bare_faststream_msgs_per_s"]:8.0f} msgs/s (consume + publish, same run)
+  ratio               {t["ratio_to_bare"]:8.2f}  (answered / bare)
+  errors              {t["errors"]:.0f}""")
+    if r := results.get("latency_offline_agent"):
+        share = 100 * r["agent_share"]
+        print(f"""
+Offline agent at {args.rate:g} msgs/s for {args.seconds:g} s ({r["messages"]:.0f} messages)
+  accept → reply      p50 {r["latency_ms_p50"]:.1f} ms   p99 {r["latency_ms_p99"]:.1f} ms
+  agent per message   {r["agent_ms_mean"]:.1f} ms mean ({share:.0f} % of the time to reply)
+  errors              {r["errors"]:.0f}""")
+
+
+if __name__ == "__main__":
+    main()

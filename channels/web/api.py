@@ -1,0 +1,177 @@
+"""The web chat channel: a JSON API, live updates over SSE, and the chat page."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, HTTPException, Request, status
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+from sse_starlette import EventSourceResponse
+
+from channels.web.hub import Hub
+from router.bus import EventPublisher
+from router.conversations import Conversations, MessageView
+from router.events import Address, Channel, MessageReceived, ReplyRequested
+from router.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+_MESSAGE_ID_NAMESPACE = uuid.UUID("5e0f3c55-8f3e-4a43-9a52-2a1c3f6e8d10")
+
+
+class NewSession(BaseModel):
+    language: Literal["fi", "sv", "en"] | None = None
+
+
+class SessionCreated(BaseModel):
+    session_id: str
+
+
+class NewMessage(BaseModel):
+    text: str = Field(description="What the resident wrote")
+    client_message_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = Field(
+        None, description="The browser's id for this message; a retry with it is stored once"
+    )
+
+
+class MessageAccepted(BaseModel):
+    message_id: str
+
+
+def web_message_id(dedup_key: str) -> str:
+    """The same client message id always maps to the same stored message id."""
+    return uuid.uuid5(_MESSAGE_ID_NAMESPACE, dedup_key).hex
+
+
+class SessionCache:
+    """Known session → conversation ids, so accepting a message needs no database read."""
+
+    def __init__(self, conversations: Conversations, size: int = 50_000) -> None:
+        self.conversations = conversations
+        self.size = size
+        self._known: OrderedDict[str, str] = OrderedDict()
+
+    def remember(self, session_id: str, conversation_id: str) -> None:
+        self._known[session_id] = conversation_id
+        self._known.move_to_end(session_id)
+        while len(self._known) > self.size:
+            self._known.popitem(last=False)
+
+    async def conversation(self, session_id: str) -> str | None:
+        if (cid := self._known.get(session_id)) is not None:
+            return cid
+        cid = await self.conversations.by_thread(
+            str(Address(channel=Channel.WEB, value=session_id))
+        )
+        if cid is not None:
+            self.remember(session_id, cid)
+        return cid
+
+
+def reply_to_hub(hub: Hub, reply: ReplyRequested) -> None:
+    hub.publish(reply.recipient.value, MessageView.from_reply(reply).model_dump(mode="json"))
+
+
+def chat_router(
+    *,
+    conversations: Conversations,
+    publisher: EventPublisher,
+    hub: Hub,
+    metrics: Metrics,
+    max_chars: int,
+) -> APIRouter:
+    router = APIRouter(tags=["web chat"])
+    sessions = SessionCache(conversations)
+
+    async def conversation_of(session_id: str) -> str:
+        if len(session_id) > 100 or (cid := await sessions.conversation(session_id)) is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "No such chat session.")
+        return cid
+
+    @router.get("/", include_in_schema=False)
+    async def chat_page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    @router.post(
+        "/api/chat/sessions", status_code=status.HTTP_201_CREATED, response_model=SessionCreated
+    )
+    async def create_session(body: Annotated[NewSession | None, Body()] = None) -> SessionCreated:
+        session_id, cid = await conversations.open_web_session(body.language if body else None)
+        sessions.remember(session_id, cid)
+        return SessionCreated(session_id=session_id)
+
+    @router.post(
+        "/api/chat/sessions/{session_id}/messages",
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=MessageAccepted,
+        responses={404: {}, 422: {}, 503: {}},
+    )
+    async def post_message(session_id: str, body: NewMessage) -> MessageAccepted:
+        cid = await conversation_of(session_id)
+        text = body.text.strip()
+        if not text:
+            metrics.rejected.labels("web", "empty").inc()
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "The message is empty.")
+        if len(text) > max_chars:
+            metrics.rejected.labels("web", "too_long").inc()
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"The message is too long ({len(text)} characters; at most {max_chars}).",
+            )
+        provider_id = body.client_message_id or uuid.uuid4().hex
+        event = MessageReceived(
+            conversation_id=cid,
+            message_id=web_message_id(f"web:{provider_id}"),
+            channel=Channel.WEB,
+            provider_message_id=provider_id,
+            sender=Address(channel=Channel.WEB, value=session_id),
+            text=text,
+        )
+        try:
+            await publisher.publish(event)
+        except Exception:
+            log.warning("could not queue a web chat message", exc_info=True)
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                "The service cannot take messages right now; please try again shortly.",
+            ) from None
+        metrics.messages_in.labels("web").inc()
+        return MessageAccepted(message_id=event.message_id)
+
+    @router.get("/api/chat/sessions/{session_id}/messages", response_model=list[MessageView])
+    async def get_messages(session_id: str) -> list[MessageView]:
+        return await conversations.messages(await conversation_of(session_id))
+
+    @router.get("/api/chat/sessions/{session_id}/events", response_class=EventSourceResponse)
+    async def events(session_id: str, request: Request) -> EventSourceResponse:
+        await conversation_of(session_id)
+
+        async def stream() -> AsyncIterator[dict[str, Any]]:
+            async with hub.listen(session_id) as queue:
+                # Tell the browser it is live: it reloads the conversation to catch up.
+                yield {"event": "ready", "data": "{}"}
+                while True:
+                    try:
+                        payload = await asyncio.wait_for(queue.get(), timeout=15)
+                    except TimeoutError:
+                        if await request.is_disconnected():
+                            return
+                        continue
+                    yield {
+                        "event": "message",
+                        "id": payload["id"],
+                        "data": json.dumps(payload, ensure_ascii=False),
+                    }
+
+        return EventSourceResponse(stream(), ping=15)
+
+    return router

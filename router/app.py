@@ -1,0 +1,276 @@
+"""App factories: the shared services, the web app (gateway + console), and the router worker.
+
+Nothing here lives at module level: every process builds its own from ``Settings``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from faststream.nats import NatsBroker, NatsRouter
+from nats.aio.msg import Msg
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from agents.base import Document, TriageAgent
+from agents.knowledge.store import KnowledgeStore, read_docs_jsonl
+from channels.web.api import STATIC as CHAT_STATIC
+from channels.web.api import chat_router, reply_to_hub
+from channels.web.hub import Hub
+from handoff.auth import DemoAuth
+from handoff.console.api import CONSOLE_TOPIC, console_router
+from handoff.queues import DEFAULT_QUEUES, default_policy
+from handoff.tickets import TicketService
+from router import subjects
+from router.bus import ConsumerSpec, EventPublisher, ensure_streams, run_batches
+from router.conversations import Conversations
+from router.db import create_engine, create_schema, insert_many_ignore
+from router.events import Channel, DeadLettered, ReplyRequested
+from router.metrics import Metrics
+from router.ops import kb_router, ops_router
+from router.pipeline import Pipeline
+from router.policy import Policy
+from router.settings import Settings
+from router.store import RouterStore
+from router.tables import DeadLetterRow
+from router.worker import InboundHandler
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """Connections one process shares between its parts."""
+
+    settings: Settings
+    engine: AsyncEngine
+    broker: NatsBroker
+    metrics: Metrics = field(default_factory=Metrics)
+    hub: Hub = field(default_factory=Hub)
+
+    @classmethod
+    def create(
+        cls, settings: Settings, nats_url: str, *, metrics: Metrics | None = None
+    ) -> Services:
+        broker = NatsBroker(
+            nats_url,
+            # FastStream logs every message at INFO by default; that costs ~40 % throughput.
+            log_level=logging.DEBUG,
+            logger=logging.getLogger("neuvonta.faststream"),
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+        )
+        return cls(
+            settings=settings,
+            engine=create_engine(settings.database),
+            broker=broker,
+            metrics=metrics or Metrics(),
+        )
+
+    @property
+    def publisher(self) -> EventPublisher:
+        return EventPublisher(self.broker.connection.jetstream())
+
+    def nats_connected(self) -> bool:
+        try:
+            return bool(self.broker.connection.is_connected)
+        except Exception:
+            return False
+
+    async def start(self) -> None:
+        """Connect, create streams and tables. Subscribers must be included before this."""
+        await self.broker.connect()
+        await ensure_streams(self.broker.connection.jetstream(), self.settings.jetstream_replicas)
+        await create_schema(self.engine)
+        await self.broker.start()
+
+    async def stop(self) -> None:
+        try:
+            await self.broker.stop()
+        except Exception:  # a lost connection has nothing left to drain
+            log.warning("NATS connection closed uncleanly", exc_info=True)
+        await self.engine.dispose()
+
+
+def web_subscribers(hub: Hub) -> NatsRouter:
+    """Live updates for the browsers connected to this process (every process gets all)."""
+    router = NatsRouter()
+
+    # no_reply: these subjects are JetStream-published; an automatic empty response to the
+    # publisher's reply inbox would race the stream's acknowledgement and break it.
+    @router.subscriber(subjects.reply_requested(Channel.WEB), no_reply=True)
+    async def push_web_reply(event: ReplyRequested) -> None:
+        reply_to_hub(hub, event)
+
+    @router.subscriber(subjects.ALL_HANDOFF, no_reply=True)
+    async def push_ticket_event(body: dict[str, Any]) -> None:
+        hub.publish(CONSOLE_TOPIC, body)
+
+    return router
+
+
+class DeadLetterKeeper:
+    """Keeps dead letters in the database, where admins see them; acks once stored."""
+
+    SPEC = ConsumerSpec(
+        stream=subjects.Stream.DEADLETTER,
+        durable="router-deadletter",
+        subject=f"{subjects.PREFIX}.deadletter.>",
+        batch=64,
+    )
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.table = DeadLetterRow.__table__  # type: ignore[attr-defined]
+
+    async def __call__(self, msgs: Sequence[Msg]) -> None:
+        rows = []
+        for m in msgs:
+            try:
+                event = DeadLettered.from_json(m.data)
+            except ValidationError:
+                log.error("unreadable dead letter at stream seq %d", m.metadata.sequence.stream)
+                event = DeadLettered(
+                    stream=subjects.Stream.DEADLETTER.value,
+                    stream_seq=m.metadata.sequence.stream,
+                    subject=m.subject,
+                    error="unreadable dead letter",
+                    deliveries=m.metadata.num_delivered,
+                    payload=m.data.decode("utf-8", "replace"),
+                )
+            rows.append(
+                {
+                    "stream": event.stream,
+                    "stream_seq": event.stream_seq,
+                    "subject": event.subject,
+                    "error": event.error,
+                    "deliveries": event.deliveries,
+                    "payload": event.payload,
+                    "created_at": event.occurred_at,
+                }
+            )
+        async with self.engine.begin() as conn:
+            await insert_many_ignore(conn, self.table, rows)
+        await asyncio.gather(*(m.ack() for m in msgs))
+
+
+def create_web_app(services: Services, *, console_password: str) -> FastAPI:
+    s = services.settings
+    app = FastAPI(
+        title="Neuvonta",
+        summary="Multi-channel customer service with a grounded AI and human handoff",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    publisher = services.publisher
+    auth = DemoAuth(s.console_user, console_password)
+    app.include_router(
+        chat_router(
+            conversations=Conversations(services.engine),
+            publisher=publisher,
+            hub=services.hub,
+            metrics=services.metrics,
+            max_chars=s.max_message_chars,
+        )
+    )
+    app.include_router(
+        console_router(
+            tickets=TicketService(services.engine, publisher),
+            queues=DEFAULT_QUEUES,
+            hub=services.hub,
+            current_user=auth.dependency(),  # type: ignore[arg-type]
+        )
+    )
+    app.include_router(
+        ops_router(
+            engine=services.engine,
+            nats_connected=services.nats_connected,
+            metrics=services.metrics,
+        )
+    )
+    app.include_router(kb_router(engine=services.engine))
+    app.mount("/static", StaticFiles(directory=CHAT_STATIC), name="static")
+    return app
+
+
+async def load_knowledge(services: Services) -> list[Document]:
+    """The knowledge base; on the very first start, seeded from the configured files."""
+    kb = KnowledgeStore(services.engine)
+    if await kb.count() == 0:
+        for path in services.settings.kb_seed:
+            docs = read_docs_jsonl(path.read_text(encoding="utf-8").splitlines())
+            added, _ = await kb.upsert(docs)
+            log.info("knowledge base seeded with %d documents from %s", added, path.name)
+    return await kb.all()
+
+
+def build_agent(settings: Settings, docs: list[Document]) -> TriageAgent:
+    if settings.agent == "noop":
+        from agents.noop import NoopAgent
+
+        return NoopAgent(docs)
+    from agents.knowledge.seed_vectors import seed_cache
+    from agents.offline import OfflineAgent
+
+    cache = settings.data_dir / "kb-vectors"
+    if seeded := seed_cache(cache, settings.kb_seed):
+        log.info("%d passage vectors taken from the bundled knowledge base", seeded)
+    base = (settings.public_url or "").rstrip("/")
+    return OfflineAgent.from_documents(
+        docs,
+        doc_url_template=base + "/kb/{doc_id}?lang={lang}",
+        vector_cache=cache,
+    )
+
+
+class RouterWorker:
+    """Consumes resident messages until told to stop; finishes the batch in hand."""
+
+    def __init__(self, services: Services, agent: TriageAgent, policy: Policy) -> None:
+        s = services.settings
+        self.services = services
+        self.policy = policy
+        self.spec = ConsumerSpec(
+            stream=subjects.Stream.CONVERSATIONS,
+            durable=subjects.Durable.ROUTER_INBOUND.value,
+            subject=subjects.ALL_MESSAGES_RECEIVED,
+            batch=s.router_batch,
+            ack_wait=s.ack_wait,
+        )
+        self.handler = InboundHandler(
+            Pipeline(
+                RouterStore(services.engine),
+                agent,
+                lambda: self.policy,
+                services.metrics,
+                agent_timeout=s.agent_timeout,
+                case_prefix=s.case_prefix,
+            ),
+            services.publisher,
+            services.metrics,
+        )
+        self.stopping = asyncio.Event()
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        js = self.services.broker.connection.jetstream()
+        await asyncio.gather(
+            run_batches(js, self.spec, self.handler, self.stopping, ready=self.ready),
+            run_batches(
+                js, DeadLetterKeeper.SPEC, DeadLetterKeeper(self.services.engine), self.stopping
+            ),
+        )
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+def initial_policy(settings: Settings) -> Policy:
+    return default_policy(settings.default_threshold)

@@ -1,0 +1,170 @@
+"""NATS JetStream plumbing: streams, publishing events, and batch consumption.
+
+The router's hot consumer works on batches with nats-py's pull subscription directly:
+one database transaction per batch, acks after the commit. FastStream's batch subscriber
+waits to fill a batch (latency at low load); this loop takes what is there at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import BadRequestError, NotFoundError
+
+from router.events import Event
+from router.subjects import STREAM_SUBJECTS, Stream, msg_id_for, subject_for
+
+log = logging.getLogger(__name__)
+
+DAY = 24 * 3600.0
+
+_RETENTION: dict[Stream, float] = {
+    Stream.CONVERSATIONS: 14 * DAY,
+    Stream.HANDOFF: 14 * DAY,
+    Stream.DEADLETTER: 90 * DAY,
+}
+
+
+def stream_configs(replicas: int = 1) -> list[StreamConfig]:
+    return [
+        StreamConfig(
+            name=stream.value,
+            subjects=subjects,
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            num_replicas=replicas,
+            max_age=_RETENTION[stream],
+            duplicate_window=120.0,
+        )
+        for stream, subjects in STREAM_SUBJECTS.items()
+    ]
+
+
+async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
+    """Create the streams, or bring an existing one's configuration up to date."""
+    for config in stream_configs(replicas):
+        assert config.name is not None
+        try:
+            await js.stream_info(config.name)
+        except NotFoundError:
+            await js.add_stream(config=config)
+            continue
+        try:
+            await js.update_stream(config=config)
+        except BadRequestError as e:  # e.g. replicas cannot change on this server
+            log.warning("stream %s keeps its configuration: %s", config.name, e.description)
+
+
+class EventPublisher:
+    def __init__(self, js: JetStreamContext, timeout: float = 5.0) -> None:
+        self.js = js
+        self.timeout = timeout
+
+    async def publish(self, event: Event) -> None:
+        await self.js.publish(
+            subject_for(event),
+            event.to_json(),
+            timeout=self.timeout,
+            headers={"Nats-Msg-Id": msg_id_for(event)},
+        )
+
+    async def publish_all(self, events: Iterable[Event]) -> None:
+        await asyncio.gather(*(self.publish(e) for e in events))
+
+
+async def fetch_batch(sub: JetStreamContext.PullSubscription, size: int, wait: float) -> list[Msg]:
+    """Wait up to ``wait`` s for one message, then take the ones already waiting, up to ``size``.
+
+    A plain ``fetch(size)`` lingers until the batch is full or the timeout passes, which
+    adds its whole timeout to the latency of a lone message at low load. The first
+    message says how many more are pending, so the second fetch asks only for those and
+    returns as soon as they arrive, however busy the event loop is.
+    """
+    try:
+        first = await sub.fetch(1, timeout=wait)
+    except (TimeoutError, NatsTimeoutError):
+        return []
+    pending = min(size - 1, first[-1].metadata.num_pending or 0)
+    if pending <= 0:
+        return first
+    try:
+        rest = await sub.fetch(pending, timeout=REST_TIMEOUT)
+    except (TimeoutError, NatsTimeoutError):
+        # Another worker of the same consumer took them.
+        rest = []
+    return first + rest
+
+
+# How long to wait for messages the server said were pending (others may have taken them).
+REST_TIMEOUT = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerSpec:
+    stream: Stream
+    durable: str
+    subject: str
+    batch: int = 128
+    ack_wait: float = 30.0
+    max_ack_pending: int = 4096
+
+    def config(self) -> ConsumerConfig:
+        return ConsumerConfig(
+            durable_name=self.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            filter_subject=self.subject,
+            ack_wait=self.ack_wait,
+            # Unlimited on the server: the handler decides when a message is poison.
+            max_deliver=-1,
+            max_ack_pending=self.max_ack_pending,
+        )
+
+
+BatchHandler = Callable[[Sequence[Msg]], Awaitable[None]]
+
+
+async def run_batches(
+    js: JetStreamContext,
+    spec: ConsumerSpec,
+    handle: BatchHandler,
+    stopping: asyncio.Event,
+    *,
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Consume until ``stopping`` is set; the batch in hand is always finished first."""
+    sub = await js.pull_subscribe(
+        spec.subject, durable=spec.durable, stream=spec.stream.value, config=spec.config()
+    )
+    if ready is not None:
+        ready.set()
+    try:
+        while not stopping.is_set():
+            try:
+                msgs = await fetch_batch(sub, spec.batch, wait=0.5)
+            except Exception:
+                # Connection trouble: nats-py reconnects; unacked messages come back.
+                log.warning("fetch from %s failed; retrying", spec.durable, exc_info=True)
+                await asyncio.sleep(0.5)
+                continue
+            if msgs:
+                await handle(msgs)
+    finally:
+        try:
+            await sub.unsubscribe()
+        except Exception:  # the connection may already be closed at shutdown
+            log.debug("unsubscribe of %s failed", spec.durable, exc_info=True)

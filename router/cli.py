@@ -1,0 +1,103 @@
+"""The ``neuvonta`` command."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from router.settings import Settings
+
+app = typer.Typer(
+    help="Neuvonta: multi-channel customer service with a grounded AI and human handoff.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data folder (NEUVONTA_DATA_DIR; default ./var)"),
+]
+Host = Annotated[str | None, typer.Option("--host", help="Listen address (NEUVONTA_HTTP_HOST)")]
+Port = Annotated[
+    int | None, typer.Option("--port", help="HTTP port (NEUVONTA_HTTP_PORT; default 8080; 0: any)")
+]
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        help="Router worker processes (NEUVONTA_WORKER_PROCESSES; default 1; 0: in-process)",
+    ),
+]
+Agent = Annotated[
+    str | None, typer.Option("--agent", help="Triage agent: offline (default) or noop (benchmarks)")
+]
+
+
+def _settings(**overrides: Any) -> Settings:
+    given = {k: v for k, v in overrides.items() if v is not None}
+    settings = Settings()
+    if given:
+        settings = Settings.model_validate({**settings.model_dump(), **given})
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    # Connection chatter from the libraries is not news at INFO.
+    for noisy in ("faststream", "nats", "uvicorn.error", "sse_starlette"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, settings_level(settings)))
+    return settings
+
+
+def settings_level(settings: Settings) -> int:
+    return logging.getLevelName(settings.log_level)  # type: ignore[no-any-return]
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    host: Host = None,
+    port: Port = None,
+    agent: Agent = None,
+    workers: Workers = None,
+) -> None:
+    """Everything on one machine: web chat, console, router workers and (unless NATS_URL is
+    set) an embedded NATS server; SQLite in the data folder unless DATABASE_URL is set."""
+    from router.serve import run_blocking
+
+    run_blocking(
+        _settings(
+            data_dir=data_dir,
+            http_host=host,
+            http_port=port,
+            agent=agent,
+            worker_processes=workers,
+        )
+    )
+
+
+@app.command()
+def gateway(data_dir: DataDir = None, host: Host = None, port: Port = None) -> None:
+    """The channel gateway and console web app alone (needs NATS_URL)."""
+    from router.serve import run_blocking
+
+    run_blocking(_settings(data_dir=data_dir, http_host=host, http_port=port), worker=False)
+
+
+@app.command()
+def worker(data_dir: DataDir = None, agent: Agent = None) -> None:
+    """A router worker alone (needs NATS_URL); run as many as the load needs."""
+    from router.serve import run_blocking
+
+    run_blocking(_settings(data_dir=data_dir, agent=agent), web=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

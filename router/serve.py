@@ -1,0 +1,240 @@
+"""Running the processes: everything in one (``serve``), or the gateway or a worker alone."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import uvicorn
+
+from handoff.auth import demo_password
+from router import subjects
+from router.app import (
+    RouterWorker,
+    Services,
+    build_agent,
+    create_web_app,
+    initial_policy,
+    load_knowledge,
+    web_subscribers,
+)
+from router.embedded import EmbeddedNats
+from router.metrics import Metrics, fresh_workers_dir
+from router.processes import WorkerProcesses
+from router.settings import Settings
+
+log = logging.getLogger("neuvonta")
+
+
+class _Server(uvicorn.Server):
+    """Uvicorn without its own signal handling: the process shuts down as a whole."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class PortInUse(RuntimeError):
+    pass
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise PortInUse(
+            f"cannot listen on {host}:{port} ({e.strerror}); choose another with --port "
+            "or NEUVONTA_HTTP_PORT"
+        ) from e
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _banner(url: str, settings: Settings, password: str, *, embedded: bool) -> str:
+    lines = [
+        "",
+        "  Neuvonta is running.",
+        "",
+        f"  Web chat (residents):   {url}/",
+        f"  Agent console:          {url}/console",
+        f"      demo login:         {settings.console_user} / {password}",
+        f"  API documentation:      {url}/api/docs",
+        f"  Health and metrics:     {url}/healthz · {url}/metrics",
+        "",
+        f"  Data folder: {settings.data_dir.resolve()}"
+        + (" (embedded NATS and SQLite)" if embedded else ""),
+        "  Press Ctrl-C to stop.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+async def workers_pulling(services: Services) -> int:
+    """How many router workers are waiting for messages right now (0 when none yet)."""
+    js = services.broker.connection.jetstream()
+    try:
+        info = await js.consumer_info(
+            subjects.Stream.CONVERSATIONS.value, subjects.Durable.ROUTER_INBOUND.value
+        )
+    except Exception:  # the first worker has not created its consumer yet
+        return 0
+    return int(info.num_waiting or 0)
+
+
+async def run(settings: Settings, *, web: bool = True, worker: bool = True) -> None:
+    """Run the chosen parts until SIGINT/SIGTERM, then drain and stop cleanly.
+
+    ``serve`` runs both: the web in this process and ``settings.worker_processes`` router
+    workers as child processes (0: the router in this process too).
+    """
+    started = time.monotonic()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    sock = bind(settings.http_host, settings.http_port) if web else None
+    nats: EmbeddedNats | None = None
+    nats_url = settings.nats_url
+    if nats_url is None:
+        if not (web and worker):
+            raise SystemExit("NATS_URL is needed when the gateway and workers run apart")
+        nats = EmbeddedNats(settings.data_dir / "nats")
+        nats_url = await asyncio.to_thread(nats.start)
+        log.info("embedded nats-server at %s", nats_url)
+
+    in_process = worker and not (web and settings.worker_processes > 0)
+    metrics_dir = settings.data_dir / "metrics"
+    metrics = (
+        Metrics(router=False, workers_dir=fresh_workers_dir(metrics_dir))
+        if worker and not in_process
+        else Metrics()
+    )
+    services = Services.create(settings, nats_url, metrics=metrics)
+    tasks: list[asyncio.Task[None]] = []
+    server: _Server | None = None
+    router_worker: RouterWorker | None = None
+    children: WorkerProcesses | None = None
+    try:
+        if web:
+            services.broker.include_router(web_subscribers(services.hub))
+        await services.start()
+        if worker and not in_process:
+            children = WorkerProcesses(
+                settings, nats_url, settings.worker_processes, metrics_dir=metrics_dir
+            )
+            children.start()
+            await _wait_for_workers(services, stop)
+        if in_process:
+            docs = await load_knowledge(services)
+            t0 = time.monotonic()
+            agent = await asyncio.to_thread(build_agent, settings, docs)
+            log.info(
+                "%s agent ready over %d documents in %.1f s",
+                agent.name,
+                len(docs),
+                time.monotonic() - t0,
+            )
+            router_worker = RouterWorker(services, agent, initial_policy(settings))
+            tasks.append(asyncio.create_task(router_worker.run(), name="router"))
+            await asyncio.wait_for(router_worker.ready.wait(), timeout=30)
+        if web and sock is not None:
+            password = demo_password(settings.data_dir, _secret(settings))
+            app = create_web_app(services, console_password=password)
+            server = _Server(
+                uvicorn.Config(
+                    app,
+                    log_level="warning",
+                    access_log=False,
+                    lifespan="off",
+                    timeout_graceful_shutdown=5,
+                )
+            )
+            tasks.append(asyncio.create_task(server.serve(sockets=[sock]), name="web"))
+            while not server.started:
+                if tasks[-1].done():
+                    await tasks[-1]
+                await asyncio.sleep(0.02)
+            host, port = sock.getsockname()[:2]
+            url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
+            _write_runtime_file(settings.data_dir, url, nats_url)
+            print(_banner(url, settings, password, embedded=nats is not None), flush=True)
+        log.info("started in %.1f s", time.monotonic() - started)
+        stop_wait = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        stop_wait.cancel()
+        for t in done:
+            if t is not stop_wait and t.exception():
+                log.error("%s stopped unexpectedly", t.get_name(), exc_info=t.exception())
+        print("\n  Stopping: finishing messages in hand …", flush=True)
+    finally:
+        if server is not None:
+            server.should_exit = True
+        if router_worker is not None:
+            router_worker.stop()
+        if children is not None:
+            await children.stop()
+        if tasks:
+            await asyncio.wait(tasks, timeout=30)
+        await services.stop()
+        if nats is not None:
+            await asyncio.to_thread(nats.stop)
+        if sock is not None:
+            sock.close()
+        with contextlib.suppress(FileNotFoundError):
+            (settings.data_dir / "serve.json").unlink()
+        log.info("stopped")
+
+
+async def _wait_for_workers(
+    services: Services, stop: asyncio.Event, patience: float = 180.0
+) -> None:
+    """Until a worker pulls messages: a resident's first message should get an answer."""
+    deadline = time.monotonic() + patience
+    while not stop.is_set() and await workers_pulling(services) == 0:
+        if time.monotonic() > deadline:
+            log.warning("no router worker is ready yet; messages wait in JetStream meanwhile")
+            return
+        await asyncio.sleep(0.1)
+
+
+def _secret(settings: Settings) -> str | None:
+    return settings.console_password.get_secret_value() if settings.console_password else None
+
+
+def _write_runtime_file(data_dir: Path, url: str, nats_url: str) -> None:
+    """Where a running ``serve`` listens (for scripts and tests that start it on port 0)."""
+    path = data_dir / "serve.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"url": url, "nats_url": nats_url, "pid": os.getpid()}))
+    tmp.replace(path)
+
+
+def run_blocking(settings: Settings, *, web: bool = True, worker: bool = True) -> None:
+    try:
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        loop_factory = None
+    try:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(run(settings, web=web, worker=worker))
+    except PortInUse as e:
+        print(f"neuvonta: {e}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,442 @@
+"""The router's persistence: a whole batch of messages per transaction.
+
+One commit per message caps a worker near 700 msgs/s on this machine kind; one
+transaction per fetched batch is several times faster, and acking only after the commit
+keeps every message safe. Everything here is idempotent so a redelivered batch is harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from agents.base import Assessment
+from router.compose import Outgoing
+from router.db import insert_many_ignore
+from router.decide import Action, AgentFailure, Decision, Owner
+from router.events import (
+    Address,
+    Channel,
+    Event,
+    HandoffRequested,
+    MessageReceived,
+    ReplyRequested,
+    Role,
+    SourceRef,
+    new_id,
+    utcnow,
+)
+from router.tables import ConversationRow, DecisionRow, MessageRow, TicketRow
+
+CONVERSATION = ConversationRow.__table__  # type: ignore[attr-defined]
+MESSAGE = MessageRow.__table__  # type: ignore[attr-defined]
+DECISION = DecisionRow.__table__  # type: ignore[attr-defined]
+TICKET = TicketRow.__table__  # type: ignore[attr-defined]
+
+OPEN_TICKET_STATUSES = ("open",)
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationState:
+    id: str
+    channel: Channel
+    address: str
+    language: str | None
+    owner: Owner
+    ai_turns: int
+    clarifications: int
+    disclosed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OpenTicket:
+    id: int
+    case_number: str
+    queue: str
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    """A stored inbound message and the state of its conversation before this batch."""
+
+    event: MessageReceived
+    message_id: str
+    decided: bool
+    conversation: ConversationState
+    open_ticket: OpenTicket | None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Everything to record for one inbound message."""
+
+    intake: Intake
+    decision: Decision
+    assessment: Assessment | None
+    failure: AgentFailure | None
+    agent: str | None
+    latency_ms: float
+    language: str
+    conversation_after: ConversationState
+    outgoing: Outgoing | None = None
+    outgoing_id: str | None = None
+    case_number: str | None = None
+    created_at: datetime = field(default_factory=utcnow)
+
+
+def initial_status(channel: Channel) -> str:
+    # A web reply is delivered by being stored: the chat reads it from here.
+    return "delivered" if channel is Channel.WEB else "pending"
+
+
+def _sources_json(sources: Sequence[SourceRef]) -> list[dict[str, Any]]:
+    return [s.model_dump() for s in sources]
+
+
+class RouterStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def intake(self, events: Sequence[MessageReceived]) -> list[Intake]:
+        """Store inbound messages exactly once and load their conversations."""
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            await insert_many_ignore(
+                conn,
+                CONVERSATION,
+                (
+                    {
+                        "id": new_id(),
+                        "thread_key": e.thread_key,
+                        "channel": e.channel.value,
+                        "address": str(e.sender),
+                        "owner": Owner.AI.value,
+                        "ai_turns": 0,
+                        "clarifications": 0,
+                        "disclosed": False,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for e in {e.thread_key: e for e in events}.values()
+                ),
+            )
+            conversations = await self._conversations_by_thread(
+                conn, {e.thread_key for e in events}
+            )
+            await insert_many_ignore(
+                conn,
+                MESSAGE,
+                (
+                    {
+                        "id": e.message_id,
+                        "conversation_id": conversations[e.thread_key].id,
+                        "dedup_key": e.dedup_key,
+                        "role": Role.RESIDENT.value,
+                        "channel": e.channel.value,
+                        "text": e.text,
+                        "sources": [],
+                        "status": "received",
+                        "created_at": e.occurred_at,
+                    }
+                    for e in events
+                ),
+            )
+            ids: dict[str, str] = dict(
+                (
+                    await conn.execute(
+                        select(MESSAGE.c.dedup_key, MESSAGE.c.id).where(
+                            MESSAGE.c.dedup_key.in_({e.dedup_key for e in events})
+                        )
+                    )
+                ).all()
+            )
+            decided = set(
+                (
+                    await conn.execute(
+                        select(DECISION.c.message_id).where(
+                            DECISION.c.message_id.in_(set(ids.values()))
+                        )
+                    )
+                ).scalars()
+            )
+            tickets = await self._open_tickets(conn, {c.id for c in conversations.values()})
+        return [
+            Intake(
+                event=e,
+                message_id=ids[e.dedup_key],
+                decided=ids[e.dedup_key] in decided,
+                conversation=conversations[e.thread_key],
+                open_ticket=tickets.get(conversations[e.thread_key].id),
+            )
+            for e in events
+        ]
+
+    async def _conversations_by_thread(
+        self, conn: AsyncConnection, keys: set[str]
+    ) -> dict[str, ConversationState]:
+        c = CONVERSATION.c
+        rows = await conn.execute(
+            select(
+                c.thread_key,
+                c.id,
+                c.channel,
+                c.address,
+                c.language,
+                c.owner,
+                c.ai_turns,
+                c.clarifications,
+                c.disclosed,
+            ).where(c.thread_key.in_(keys))
+        )
+        return {
+            r.thread_key: ConversationState(
+                id=r.id,
+                channel=Channel(r.channel),
+                address=r.address,
+                language=r.language,
+                owner=Owner(r.owner),
+                ai_turns=r.ai_turns,
+                clarifications=r.clarifications,
+                disclosed=r.disclosed,
+            )
+            for r in rows
+        }
+
+    async def _open_tickets(
+        self, conn: AsyncConnection, conversation_ids: set[str]
+    ) -> dict[str, OpenTicket]:
+        t = TICKET.c
+        rows = await conn.execute(
+            select(t.conversation_id, t.id, t.case_number, t.queue)
+            .where(t.conversation_id.in_(conversation_ids), t.status.in_(OPEN_TICKET_STATUSES))
+            .order_by(t.id)
+        )
+        return {r.conversation_id: OpenTicket(r.id, r.case_number, r.queue) for r in rows}
+
+    async def record(self, outcomes: Sequence[Outcome]) -> list[Event]:
+        """Write decisions, replies, tickets and conversation changes in one transaction.
+
+        Returns the events to publish once the transaction has committed.
+        """
+        if not outcomes:
+            return []
+        events: list[Event] = []
+        messages: list[dict[str, Any]] = []
+        decisions: list[dict[str, Any]] = []
+        new_tickets: list[dict[str, Any]] = []
+        touched_tickets: list[dict[str, Any]] = []
+        last_state: dict[str, ConversationState] = {}
+        for o in outcomes:
+            conv = o.intake.conversation
+            last_state[conv.id] = o.conversation_after
+            a = o.assessment
+            d = o.decision
+            decisions.append(
+                {
+                    "message_id": o.intake.message_id,
+                    "conversation_id": conv.id,
+                    "action": d.action.value,
+                    "reason": d.reason.value if d.reason else None,
+                    "clarify": d.clarify.value if d.clarify else None,
+                    "queue": d.queue,
+                    "threshold": d.threshold,
+                    "policy_version": d.policy_version,
+                    "urgent": d.urgent,
+                    "agent": o.agent,
+                    "failure": o.failure.value if o.failure else None,
+                    "language": a.language if a else None,
+                    "reply_language": o.language,
+                    "intent": a.intent.value if a else None,
+                    "department": a.department if a else None,
+                    "confidence": a.confidence if a else None,
+                    "personal_case": a.personal_case if a else False,
+                    "wants_human": a.wants_human if a else False,
+                    "draft": a.answer if a else None,
+                    "sources": _sources_json(a.sources) if a else [],
+                    "ranked_doc_ids": list(a.ranked_doc_ids) if a else [],
+                    "agent_reason": a.reason if a else None,
+                    "latency_ms": o.latency_ms,
+                    "ticket_id": None,
+                    "created_at": o.created_at,
+                }
+            )
+            if o.outgoing is not None:
+                assert o.outgoing_id is not None
+                messages.append(
+                    {
+                        "id": o.outgoing_id,
+                        "conversation_id": conv.id,
+                        "dedup_key": None,
+                        "role": o.outgoing.role.value,
+                        "channel": conv.channel.value,
+                        "text": o.outgoing.text,
+                        "sources": _sources_json(o.outgoing.sources),
+                        "status": initial_status(conv.channel),
+                        "in_reply_to": o.intake.message_id,
+                        "author": o.agent if o.outgoing.role is Role.AI else None,
+                        "created_at": o.created_at,
+                    }
+                )
+                events.append(
+                    ReplyRequested(
+                        conversation_id=conv.id,
+                        message_id=o.outgoing_id,
+                        channel=conv.channel,
+                        recipient=Address.parse(conv.address),
+                        role=o.outgoing.role,
+                        text=o.outgoing.text,
+                        sources=o.outgoing.sources,
+                        in_reply_to=o.intake.message_id,
+                        case_number=o.case_number,
+                        language=o.language,
+                    )
+                )
+            if d.action is Action.HANDOFF:
+                assert o.case_number is not None and d.reason is not None
+                new_tickets.append(
+                    {
+                        "case_number": o.case_number,
+                        "conversation_id": conv.id,
+                        "queue": d.queue,
+                        "status": "open",
+                        "reason": d.reason.value,
+                        "urgent": d.urgent,
+                        "language": o.language,
+                        "department": a.department if a else None,
+                        "confidence": a.confidence if a else None,
+                        "ai_draft": a.answer if a else None,
+                        "sources": _sources_json(a.sources) if a else [],
+                        "created_at": o.created_at,
+                        "updated_at": o.created_at,
+                    }
+                )
+            elif d.action is Action.HOLD and o.intake.open_ticket is not None:
+                touched_tickets.append({"b_id": o.intake.open_ticket.id, "b_now": o.created_at})
+
+        async with self.engine.begin() as conn:
+            ticket_ids: dict[str, int] = {}
+            if new_tickets:
+                await conn.execute(TICKET.insert(), new_tickets)
+                ticket_ids = dict(
+                    (
+                        await conn.execute(
+                            select(TICKET.c.case_number, TICKET.c.id).where(
+                                TICKET.c.case_number.in_([t["case_number"] for t in new_tickets])
+                            )
+                        )
+                    ).all()
+                )
+            for o, row in zip(outcomes, decisions, strict=True):
+                if o.case_number is not None:
+                    row["ticket_id"] = ticket_ids[o.case_number]
+                elif o.intake.open_ticket is not None and o.decision.action is Action.HOLD:
+                    row["ticket_id"] = o.intake.open_ticket.id
+            await conn.execute(DECISION.insert(), decisions)
+            if messages:
+                await conn.execute(MESSAGE.insert(), messages)
+            if touched_tickets:
+                await conn.execute(
+                    update(TICKET)
+                    .where(TICKET.c.id == bindparam("b_id"))
+                    .values(updated_at=bindparam("b_now")),
+                    touched_tickets,
+                )
+            now = utcnow()
+            await conn.execute(
+                update(CONVERSATION)
+                .where(CONVERSATION.c.id == bindparam("b_id"))
+                .values(
+                    owner=bindparam("b_owner"),
+                    language=bindparam("b_language"),
+                    ai_turns=bindparam("b_ai_turns"),
+                    clarifications=bindparam("b_clarifications"),
+                    disclosed=bindparam("b_disclosed"),
+                    updated_at=bindparam("b_now"),
+                ),
+                [
+                    {
+                        "b_id": s.id,
+                        "b_owner": s.owner.value,
+                        "b_language": s.language,
+                        "b_ai_turns": s.ai_turns,
+                        "b_clarifications": s.clarifications,
+                        "b_disclosed": s.disclosed,
+                        "b_now": now,
+                    }
+                    for s in last_state.values()
+                ],
+            )
+
+        for o in outcomes:
+            if o.decision.action is Action.HANDOFF and o.case_number is not None:
+                events.append(
+                    HandoffRequested(
+                        conversation_id=o.intake.conversation.id,
+                        ticket_id=ticket_ids[o.case_number],
+                        case_number=o.case_number,
+                        queue=o.decision.queue,
+                        reason=o.decision.reason.value if o.decision.reason else "",
+                        urgent=o.decision.urgent,
+                        language=o.language,
+                    )
+                )
+            elif o.decision.action is Action.HOLD and o.intake.open_ticket is not None:
+                t = o.intake.open_ticket
+                events.append(
+                    HandoffRequested(
+                        conversation_id=o.intake.conversation.id,
+                        ticket_id=t.id,
+                        case_number=t.case_number,
+                        queue=t.queue,
+                        reason="resident_message",
+                        language=o.language,
+                        new_ticket=False,
+                    )
+                )
+        return events
+
+    async def replies_to(self, message_ids: Sequence[str]) -> list[ReplyRequested]:
+        """Replies already stored for these inbound messages (to publish again after a crash)."""
+        if not message_ids:
+            return []
+        m = MESSAGE.c
+        cv = CONVERSATION.c
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(
+                    m.id,
+                    m.conversation_id,
+                    m.channel,
+                    m.role,
+                    m.text,
+                    m.sources,
+                    m.in_reply_to,
+                    cv.address,
+                    cv.language,
+                )
+                .join(CONVERSATION, cv.id == m.conversation_id)
+                .where(m.in_reply_to.in_(message_ids))
+            )
+            return [
+                ReplyRequested(
+                    conversation_id=r.conversation_id,
+                    message_id=r.id,
+                    channel=Channel(r.channel),
+                    recipient=Address.parse(r.address),
+                    role=Role(r.role),
+                    text=r.text,
+                    sources=tuple(SourceRef.model_validate(s) for s in r.sources),
+                    in_reply_to=r.in_reply_to,
+                    language=r.language,
+                )
+                for r in rows
+            ]
+
+
+def after(state: ConversationState, **changes: Any) -> ConversationState:
+    return replace(state, **changes)

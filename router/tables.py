@@ -1,0 +1,155 @@
+"""Database tables (SQLModel). Operations live in ``router.store`` and ``handoff.tickets``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on both SQLite (which keeps no zone) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _ts(*, index: bool = False, nullable: bool = False) -> Any:
+    return Field(sa_column=Column(UTCDateTime(), index=index, nullable=nullable))
+
+
+def _json() -> Any:
+    return Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class ConversationRow(SQLModel, table=True):
+    __tablename__ = "conversation"
+
+    id: str = Field(primary_key=True)
+    # One open thread per key: ``web:<session>``, ``sms:+358…``, an email thread, …
+    thread_key: str = Field(unique=True)
+    channel: str
+    address: str = Field(index=True)
+    language: str | None = None
+    owner: str = "ai"
+    ai_turns: int = 0
+    clarifications: int = 0
+    disclosed: bool = False
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class MessageRow(SQLModel, table=True):
+    __tablename__ = "message"
+    __table_args__ = (Index("ix_message_conversation_created", "conversation_id", "created_at"),)
+
+    id: str = Field(primary_key=True)
+    conversation_id: str = Field(foreign_key="conversation.id")
+    # ``<channel>:<provider message id>`` for inbound messages; the idempotency key.
+    dedup_key: str | None = Field(default=None, unique=True)
+    role: str
+    channel: str
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    sources: list[dict[str, Any]] = _json()
+    # inbound: received · outbound: pending | sent | delivered | failed
+    status: str
+    in_reply_to: str | None = Field(default=None, index=True)
+    author: str | None = None
+    created_at: datetime = _ts()
+
+
+class DecisionRow(SQLModel, table=True):
+    """What the AI found and what was decided, for every resident message (the audit trail)."""
+
+    __tablename__ = "decision"
+
+    message_id: str = Field(primary_key=True, foreign_key="message.id")
+    conversation_id: str = Field(index=True)
+    action: str
+    reason: str | None = None
+    clarify: str | None = None
+    queue: str
+    threshold: float
+    policy_version: int
+    urgent: bool = False
+    agent: str | None = None
+    failure: str | None = None
+    language: str | None = None
+    reply_language: str | None = None
+    intent: str | None = None
+    department: str | None = None
+    confidence: float | None = None
+    personal_case: bool = False
+    wants_human: bool = False
+    draft: str | None = Field(default=None, sa_column=Column(Text))
+    sources: list[dict[str, Any]] = _json()
+    ranked_doc_ids: list[str] = _json()
+    agent_reason: str | None = None
+    latency_ms: float | None = None
+    ticket_id: int | None = None
+    created_at: datetime = _ts(index=True)
+
+
+class TicketRow(SQLModel, table=True):
+    __tablename__ = "ticket"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_number: str | None = Field(default=None, unique=True)
+    conversation_id: str = Field(index=True, foreign_key="conversation.id")
+    queue: str = Field(index=True)
+    # open | resolved (claimed and waiting-for-resident come with the full console)
+    status: str = Field(index=True)
+    reason: str
+    urgent: bool = False
+    language: str | None = None
+    department: str | None = None
+    confidence: float | None = None
+    ai_draft: str | None = Field(default=None, sa_column=Column(Text))
+    sources: list[dict[str, Any]] = _json()
+    created_at: datetime = _ts(index=True)
+    updated_at: datetime = _ts()
+    first_response_at: datetime | None = _ts(nullable=True)
+    resolved_at: datetime | None = _ts(nullable=True)
+    resolved_by: str | None = None
+
+
+class KbDocumentRow(SQLModel, table=True):
+    __tablename__ = "kb_document"
+
+    id: str = Field(primary_key=True)
+    source: str = ""
+    url: str | None = None
+    departments: list[str] = _json()
+    title: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    text: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    content_hash: str
+    updated_at: datetime = _ts()
+
+
+class DeadLetterRow(SQLModel, table=True):
+    __tablename__ = "dead_letter"
+    __table_args__ = (UniqueConstraint("stream", "stream_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    stream: str
+    stream_seq: int
+    subject: str
+    error: str = Field(sa_column=Column(Text, nullable=False))
+    deliveries: int
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _ts(index=True)

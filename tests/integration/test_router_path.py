@@ -1,0 +1,283 @@
+"""The router on a real nats-server with JetStream and real databases (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from agents.base import Assessment, TriageRequest
+from router.bus import EventPublisher
+from router.events import (
+    Address,
+    Channel,
+    HandoffRequested,
+    MessageReceived,
+    ReplyRequested,
+    Role,
+)
+from router.subjects import ALL_HANDOFF, reply_requested
+from tests.integration.harness import (
+    ScriptedAgent,
+    answering,
+    collect,
+    count,
+    eventually,
+    make_settings,
+    rows,
+    services,
+    worker,
+)
+
+
+def sms(text: str, provider_id: str, number: str = "+358401234567") -> MessageReceived:
+    return MessageReceived(
+        channel=Channel.SMS,
+        provider_message_id=provider_id,
+        sender=Address(channel=Channel.SMS, value=number),
+        text=text,
+    )
+
+
+async def test_a_message_is_answered_and_recorded(
+    tmp_path: Path, nats_url: str, database_url: str
+) -> None:
+    async with services(make_settings(tmp_path, nats_url, database_url)) as svc:
+        replies = await collect(svc, reply_requested(Channel.SMS), ReplyRequested)
+        async with worker(svc, answering()):
+            await svc.publisher.publish(sms("Milloin kirjasto on auki?", "SM1"))
+            await eventually(lambda: _has(replies, 1), what="the reply event")
+        reply = replies[0]
+        assert reply.recipient == Address(channel=Channel.SMS, value="+358401234567")
+        assert "Kirjasto on auki" in reply.text
+        assert reply.sources[0].doc_id == "lib"
+        stored = await rows(svc, "message", id=reply.message_id)
+        assert stored[0]["role"] == "ai" and stored[0]["status"] == "pending"
+        (decision,) = await rows(svc, "decision")
+        assert decision["action"] == "answer"
+        assert decision["agent"] == "scripted"
+        assert decision["confidence"] == pytest.approx(0.9)
+        assert decision["policy_version"] == 0
+
+
+async def _has(items: list[ReplyRequested], n: int) -> bool:
+    return len(items) >= n
+
+
+async def test_a_message_survives_a_router_crash_between_receipt_and_triage(
+    tmp_path: Path, nats_url: str, database_url: str
+) -> None:
+    settings = make_settings(tmp_path, nats_url, database_url, ack_wait=1.0)
+    async with services(settings) as svc:
+        entered = asyncio.Event()
+
+        async def hang(request: TriageRequest) -> Assessment:
+            entered.set()
+            await asyncio.sleep(3600)
+            raise AssertionError("unreachable")
+
+        async with worker(svc, ScriptedAgent(hang)) as first:
+            await svc.publisher.publish(sms("Milloin kirjasto on auki?", "SM-crash"))
+            await asyncio.wait_for(entered.wait(), 10)
+            # The message is stored and triage is under way: the worker dies without acking.
+            assert await count(svc, "message", role="resident") == 1
+            assert await count(svc, "decision") == 0
+            await first.crash()
+
+        # A new worker gets the message again once the ack wait has passed.
+        agent = answering()
+        async with worker(svc, agent):
+            await eventually(lambda: _count_is(svc, "decision", 1), what="the decision")
+            await asyncio.sleep(1.5)  # anything more would be a duplicate
+        assert agent.calls == 1
+        assert await count(svc, "message", role="resident") == 1
+        assert await count(svc, "message", role="ai") == 1
+        assert await count(svc, "decision") == 1
+
+
+async def _count_is(svc: object, table: str, n: int) -> bool:
+    return await count(svc, table) == n  # type: ignore[arg-type]
+
+
+async def test_messages_published_while_no_router_runs_are_handled_later(
+    tmp_path: Path, nats_url: str, database_url: str
+) -> None:
+    async with services(make_settings(tmp_path, nats_url, database_url)) as svc:
+        async with worker(svc, answering()):
+            pass  # creates the durable consumer, then stops
+        for i in range(5):
+            await svc.publisher.publish(sms(f"Kysymys {i}", f"SM-later-{i}"))
+        async with worker(svc, answering()):
+            await eventually(lambda: _count_is(svc, "decision", 5), what="five decisions")
+        assert await count(svc, "message", role="ai") == 5
+
+
+async def test_the_same_provider_message_twice_is_stored_and_answered_once(
+    tmp_path: Path, nats_url: str, database_url: str
+) -> None:
+    async with services(make_settings(tmp_path, nats_url, database_url)) as svc:
+        agent = answering()
+        js = svc.broker.connection.jetstream()
+        async with worker(svc, agent):
+            first = sms("Milloin kirjasto on auki?", "SM-dup")
+            again = sms("Milloin kirjasto on auki?", "SM-dup")  # a provider retry: new event id
+            assert first.message_id != again.message_id
+            await svc.publisher.publish(first)
+            ack = await js.publish(
+                "neuvonta.v1.message.received.sms",
+                again.to_json(),
+                headers={"Nats-Msg-Id": again.dedup_key},
+            )
+            assert ack.duplicate  # JetStream drops it inside its window …
+            # … and past the window (a different Nats-Msg-Id) the database does.
+            await js.publish(
+                "neuvonta.v1.message.received.sms",
+                again.to_json(),
+                headers={"Nats-Msg-Id": "after-the-window"},
+            )
+            await eventually(lambda: _count_is(svc, "decision", 1), what="the decision")
+            await asyncio.sleep(1.0)
+        assert await count(svc, "message", role="resident") == 1
+        assert await count(svc, "message", role="ai") == 1
+        assert await count(svc, "decision") == 1
+        assert agent.calls == 1
+
+
+async def test_duplicates_inside_one_batch_are_handled_once(
+    tmp_path: Path, nats_url: str, database_url: str
+) -> None:
+    async with services(make_settings(tmp_path, nats_url, database_url)) as svc:
+        js = svc.broker.connection.jetstream()
+        async with worker(svc, answering()):
+            pass
+        for i in range(3):  # land in the stream before a worker fetches them together
+            await js.publish(
+                "neuvonta.v1.message.received.sms",
+                sms("Kirjasto?", "SM-batch").to_json(),
+                headers={"Nats-Msg-Id": f"copy-{i}"},
+            )
+        async with worker(svc, answering()):
+            await eventually(lambda: _count_is(svc, "decision", 1), what="the decision")
+            await asyncio.sleep(0.5)
+        assert await count(svc, "message", role="resident") == 1
+        assert await count(svc, "message", role="ai") == 1
+
+
+@pytest.mark.parametrize(("failure", "reason"), [("raise", "ai_error"), ("hang", "ai_timeout")])
+async def test_an_ai_failure_hands_the_message_to_people(
+    tmp_path: Path, nats_url: str, database_url: str, failure: str, reason: str
+) -> None:
+    async def fail(request: TriageRequest) -> Assessment:
+        if failure == "raise":
+            raise RuntimeError("model endpoint returned 500")
+        await asyncio.sleep(30)
+        raise AssertionError("unreachable")
+
+    settings = make_settings(tmp_path, nats_url, database_url, agent_timeout=0.3)
+    async with services(settings) as svc:
+        async with worker(svc, ScriptedAgent(fail)):
+            await svc.publisher.publish(sms("Laskuni on väärin", "SM-fail"))
+            await eventually(lambda: _count_is(svc, "ticket", 1), what="a ticket")
+        (ticket,) = await rows(svc, "ticket")
+        assert ticket["reason"] == reason
+        assert ticket["status"] == "open"
+        assert ticket["queue"] == "general"
+        (ack,) = await rows(svc, "message", role="system")
+        assert ticket["case_number"] in ack["text"]
+        (conv,) = await rows(svc, "conversation")
+        assert conv["owner"] == "human"
+
+
+async def test_a_person_owned_conversation_gets_no_ai_reply(
+    tmp_path: Path, nats_url: str, database_url: str
+) -> None:
+    async with services(make_settings(tmp_path, nats_url, database_url)) as svc:
+        handoffs = await collect(svc, ALL_HANDOFF, HandoffRequested)
+        agent = answering()
+        async with worker(svc, agent):
+            await svc.publisher.publish(sms("Haluan puhua ihmisen kanssa", "SM-h1"))
+            await eventually(lambda: _count_is(svc, "ticket", 1), what="a ticket")
+            await svc.publisher.publish(sms("Milloin kirjasto on auki?", "SM-h2"))
+            await eventually(lambda: _count_is(svc, "decision", 2), what="two decisions")
+            await eventually(lambda: _true(len(handoffs) == 2), what="two handoff events")
+        assert agent.calls == 1  # the AI never saw the second message
+        decisions = {d["action"] for d in await rows(svc, "decision")}
+        assert decisions == {"handoff", "hold"}
+        assert await count(svc, "message", role="ai") == 0
+        assert await count(svc, "message", role="system") == 1
+        assert [h.new_ticket for h in handoffs] == [True, False]
+        assert handoffs[0].reason == "asked_for_human"
+        assert handoffs[1].case_number == handoffs[0].case_number
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_an_unreadable_event_is_dead_lettered_and_the_rest_flow(
+    tmp_path: Path, nats_url: str, database_url: str
+) -> None:
+    async with services(make_settings(tmp_path, nats_url, database_url)) as svc:
+        js = svc.broker.connection.jetstream()
+        async with worker(svc, answering()):
+            await js.publish("neuvonta.v1.message.received.sms", b'{"not": "an event"}')
+            await svc.publisher.publish(sms("Kirjasto?", "SM-after-bad"))
+            await eventually(lambda: _count_is(svc, "dead_letter", 1), what="a dead letter")
+            await eventually(lambda: _count_is(svc, "decision", 1), what="the good message")
+        (dead,) = await rows(svc, "dead_letter")
+        assert dead["payload"] == '{"not": "an event"}'
+        assert "not a valid MessageReceived" in dead["error"]
+        assert dead["stream"] == "NEUVONTA_CONVERSATIONS"
+
+
+async def test_a_batch_of_many_conversations_gets_one_reply_each(
+    tmp_path: Path, nats_url: str, database_url: str
+) -> None:
+    async with services(make_settings(tmp_path, nats_url, database_url)) as svc:
+        pub = EventPublisher(svc.broker.connection.jetstream())
+        async with worker(svc, answering()):
+            pass
+        await pub.publish_all(
+            sms(f"Kysymys {i}", f"SM-many-{i}", number=f"+3584000000{i % 40:02d}")
+            for i in range(200)
+        )
+        async with worker(svc, answering()):
+            await eventually(
+                lambda: _count_is(svc, "decision", 200), timeout=30, what="200 decisions"
+            )
+        assert await count(svc, "conversation") == 40
+        assert await count(svc, "message", role="ai") == 200
+        # Only the first answer of each conversation carries the AI disclosure.
+        disclosed = [m for m in await rows(svc, "message", role="ai") if "tekoäly" in m["text"]]
+        assert len(disclosed) == 40
+
+
+async def test_an_agent_reply_goes_out_on_the_residents_channel(
+    tmp_path: Path, nats_url: str, database_url: str
+) -> None:
+    from handoff.tickets import TicketService
+
+    async with services(make_settings(tmp_path, nats_url, database_url)) as svc:
+        replies = await collect(svc, reply_requested(Channel.SMS), ReplyRequested)
+        async with worker(svc, answering()):
+            await svc.publisher.publish(sms("Haluan puhua ihmisen kanssa", "SM-agent"))
+            await eventually(lambda: _count_is(svc, "ticket", 1), what="a ticket")
+        tickets = TicketService(svc.engine, svc.publisher)
+        (summary,) = await tickets.list()
+        message_id, queued = await tickets.reply(summary.id, "Hei, soitan teille.", "anna")
+        assert queued
+        await eventually(
+            lambda: _true(any(r.message_id == message_id for r in replies)),
+            what="the agent's reply event",
+        )
+        agent_reply = next(r for r in replies if r.message_id == message_id)
+        assert agent_reply.role is Role.AGENT
+        assert agent_reply.recipient.value == "+358401234567"
+        detail = await tickets.get(summary.id)
+        assert [m.role for m in detail.transcript] == ["resident", "system", "agent"]
+        assert detail.first_response_at is not None
+        resolved = await tickets.resolve(summary.id, "anna")
+        assert resolved.status == "resolved"
+        (conv,) = await rows(svc, "conversation")
+        assert conv["owner"] == "ai"

@@ -1,0 +1,138 @@
+"""Dense retrieval, the vector cache and the background indexer."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agents.base import Document, TriageRequest
+from agents.offline import OfflineAgent
+from agents.vectors import DIM, Matrix
+from handoff.queues import default_policy
+from router.decide import Action, Situation, decide
+
+LIBRARY = "6d5b9dea-beb0-4458-b7f9-4d0bd982ccf7"
+ASSISTANCE = "befe0d97-dad0-4832-b389-83bfe87d7002"
+SUBSET = (LIBRARY, ASSISTANCE)
+
+
+class CountingEmbedder:
+    """Deterministic stand-in for e5 that counts what it embeds."""
+
+    model_id = "counting-test"
+
+    def __init__(self) -> None:
+        self.passages = 0
+
+    def _vec(self, text: str) -> Matrix:
+        seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+        v = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
+        return v / np.linalg.norm(v)
+
+    def query(self, texts: Sequence[str]) -> Matrix:
+        return np.stack([self._vec(t) for t in texts])
+
+    def passage(self, texts: Sequence[str]) -> Matrix:
+        self.passages += len(texts)
+        return np.stack([self._vec(t) for t in texts])
+
+
+def finnish_only(doc: Document) -> Document:
+    return doc.model_copy(update={"text": {"fi": doc.text["fi"]}, "title": {"fi": doc.title["fi"]}})
+
+
+@pytest.fixture(scope="module")
+def subset(demo_docs: list[Document]) -> list[Document]:
+    """A small KB where the library service exists only in Finnish."""
+    wanted = set(SUBSET)
+    docs = [finnish_only(d) if d.id == LIBRARY else d for d in demo_docs if d.id in wanted]
+    # Neighbours from other service classes (health, families) so ranking means something.
+    others = [d for d in demo_docs if d.id not in wanted and set(d.departments) & {"P3", "P5"}]
+    return docs + others[:12]
+
+
+@pytest.fixture(scope="module")
+def dense_agent(subset: list[Document], tmp_path_factory: pytest.TempPathFactory) -> OfflineAgent:
+    agent = OfflineAgent.from_documents(
+        subset,
+        doc_url_template="http://127.0.0.1:8080/kb/{doc_id}?lang={lang}",
+        vector_cache=tmp_path_factory.mktemp("vectors"),
+    )
+    assert agent.wait_ready(120)
+    assert agent.ready_fraction == 1.0
+    return agent
+
+
+@pytest.mark.parametrize(
+    ("text", "reply"),
+    [("Hur får jag ett lånekort till biblioteket?", "sv"), ("Where can I borrow books?", "en")],
+)
+async def test_question_finds_a_text_that_exists_only_in_finnish(
+    dense_agent: OfflineAgent, text: str, reply: str
+) -> None:
+    a = await dense_agent.triage(TriageRequest(text=text, channel="web"))
+    assert a.reply_language == reply
+    assert a.ranked_doc_ids[0] == LIBRARY
+    assert a.answer_language == "fi"
+    assert a.sources[0].url == f"http://127.0.0.1:8080/kb/{LIBRARY}?lang=fi"
+    assert a.sources[0].title == "Kirjastopalvelut"
+    assert "dense_top" in a.scores
+
+
+async def test_swedish_question_gets_the_swedish_version(dense_agent: OfflineAgent) -> None:
+    a = await dense_agent.triage(
+        TriageRequest(text="Hur ansöker man om personlig assistans?", channel="web")
+    )
+    assert a.ranked_doc_ids[0] == ASSISTANCE
+    assert a.answer_language == "sv"
+    assert a.confidence >= 0.5
+    decision = decide(Situation(assessment=a, message_words=6), default_policy())
+    assert decision.action is Action.ANSWER
+
+
+def test_vectors_are_cached_by_content_and_reused(subset: list[Document], tmp_path: Path) -> None:
+    first = CountingEmbedder()
+    agent = OfflineAgent(subset, vector_cache=tmp_path / "cache", embedder=lambda: first)
+    assert agent.wait_ready(30)
+    entries = len(agent.passages) + len(agent.titles)  # every passage and service name
+    assert first.passages == entries
+    assert agent.dense is not None
+    assert agent.dense.computed == entries
+
+    second = CountingEmbedder()
+    again = OfflineAgent(subset, vector_cache=tmp_path / "cache", embedder=lambda: second)
+    assert again.ready_fraction == 1.0  # loaded from the cache before any thread ran
+    assert again.wait_ready(30)
+    assert second.passages == 0
+    assert again.dense is not None
+    assert again.dense.computed == 0
+    np.testing.assert_array_equal(again.dense.vectors, agent.dense.vectors)
+
+
+def test_changed_document_recomputes_only_its_passages(
+    subset: list[Document], tmp_path: Path
+) -> None:
+    agent = OfflineAgent(
+        subset, vector_cache=tmp_path / "v.sqlite3", embedder=lambda: CountingEmbedder()
+    )
+    assert agent.wait_ready(30)
+    changed = subset[0].model_copy(
+        update={"text": {**subset[0].text, "fi": subset[0].text["fi"] + "\n\nUusi kappale."}}
+    )
+    embedder = CountingEmbedder()
+    again = OfflineAgent(
+        [changed, *subset[1:]], vector_cache=tmp_path / "v.sqlite3", embedder=lambda: embedder
+    )
+    assert again.wait_ready(30)
+    assert 0 < embedder.passages <= 2
+
+
+def test_without_cache_vectors_live_in_memory(subset: list[Document]) -> None:
+    embedder = CountingEmbedder()
+    agent = OfflineAgent(subset[:2], embedder=lambda: embedder)
+    assert agent.wait_ready(30)
+    assert embedder.passages == len(agent.passages) + len(agent.titles)
