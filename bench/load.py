@@ -32,13 +32,15 @@ import nats
 
 from bench import baseline
 
+# 64 distinct resident questions in fi/sv/en about the demo knowledge base's services.
 QUESTIONS = [
-    "Milloin kirjasto on auki ja miten saan kirjastokortin?",
-    "Miten haen lukioon?",
-    "Hur ansöker man om personlig assistans?",
-    "How do I get a right-of-occupancy apartment?",
-    "Tarvitsen vanhoja rakennuspiirustuksia talostani",
-    "Var kan min tonåring träffa kompisar på kvällarna?",
+    json.loads(line)["text"]
+    for line in (
+        Path(__file__).resolve().parents[1] / "tests/unit/agents/data/synthetic-ptv.questions.jsonl"
+    )
+    .read_text(encoding="utf-8")
+    .splitlines()
+    if line.strip()
 ]
 
 
@@ -102,7 +104,7 @@ def listen(nats_url: str, expected: int, deadline_s: float, out: Any) -> None:
 
 
 class Server:
-    def __init__(self, agent: str) -> None:
+    def __init__(self, agent: str, workers: int = 1) -> None:
         self.tmp = tempfile.TemporaryDirectory(prefix="neuvonta-bench-")
         data = Path(self.tmp.name) / "var"
         env = {**os.environ, "NEUVONTA_LOG_LEVEL": "WARNING", "NEUVONTA_CONSOLE_PASSWORD": "x"}
@@ -123,6 +125,8 @@ class Server:
                     "0",
                     "--agent",
                     agent,
+                    "--workers",
+                    str(workers),
                 ],
                 env=env,
                 stdout=subprocess.DEVNULL,
@@ -179,9 +183,9 @@ async def drive(
 ) -> tuple[Run, dict[str, float]]:
     run = Run()
     expected = messages if rate is None else int(rate * (seconds or 0))
-    # A conversation is handed to a person after policy.max_ai_turns answers (8): spread
-    # the load so that every message is one the AI answers.
-    sessions = max(16, expected // 4)
+    # Every message from its own resident: a conversation handed to a person gets no more
+    # AI replies, and a burst of one resident's messages is not the load being measured.
+    sessions = max(16, expected)
     ctx = multiprocessing.get_context("spawn")
     results = ctx.Queue()
     listener = ctx.Process(target=listen, args=(server.nats_url, expected, 120.0, results))
@@ -190,10 +194,15 @@ async def drive(
     posted: set[str] = set()
     connector = aiohttp.TCPConnector(limit=concurrency + 8)
     async with aiohttp.ClientSession(server.url, connector=connector) as http:
-        sids = []
-        for _ in range(sessions):
+
+        async def new_session() -> str:
             async with http.post("/api/chat/sessions") as r:
-                sids.append((await r.json())["session_id"])
+                return str((await r.json())["session_id"])
+
+        sids: list[str] = []
+        while len(sids) < sessions:
+            n = min(concurrency, sessions - len(sids))
+            sids.extend(await asyncio.gather(*(new_session() for _ in range(n))))
         before = await metric_sums(http, server.url)
 
         async def post(i: int) -> None:
@@ -276,6 +285,13 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--rate", type=float, default=100.0, help="msgs/s of the latency run")
     ap.add_argument("--seconds", type=float, default=20.0, help="length of the latency run")
+    ap.add_argument(
+        "--agent",
+        choices=["offline", "noop"],
+        default="offline",
+        help="agent of the latency run (noop: the path's own share)",
+    )
+    ap.add_argument("--workers", type=int, default=1, help="router worker processes")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--part", choices=["all", "throughput", "latency"], default="all")
     args = ap.parse_args()
@@ -288,7 +304,7 @@ def main() -> None:
             f"full path, no-op agent, {args.messages} messages, {args.concurrency} in flight …",
             file=sys.stderr,
         )
-        server = Server("noop")
+        server = Server("noop", args.workers)
         try:
             warm_up = drive(server, messages=200, concurrency=args.concurrency, rate=None)
             asyncio.run(warm_up)
@@ -299,8 +315,10 @@ def main() -> None:
             server.stop()
         results["throughput_noop_agent"] = report_closed(run, bare)
     if args.part in ("all", "latency"):
-        print(f"offline agent at {args.rate:g} msgs/s for {args.seconds:g} s …", file=sys.stderr)
-        server = Server("offline")
+        print(
+            f"{args.agent} agent at {args.rate:g} msgs/s for {args.seconds:g} s …", file=sys.stderr
+        )
+        server = Server(args.agent, args.workers)
         try:
             asyncio.run(drive(server, messages=0, concurrency=8, rate=args.rate, seconds=2))
             run, deltas = asyncio.run(
@@ -315,7 +333,8 @@ def main() -> None:
         return
     if t := results.get("throughput_noop_agent"):
         print(f"""
-Full path, no-op agent ({t["messages"]:.0f} messages, {args.concurrency} in flight, SQLite)
+Full path, no-op agent ({t["messages"]:.0f} messages, {args.concurrency} in flight, \
+{args.workers} worker(s), SQLite)
   accepted            {t["accepted_msgs_per_s"]:8.0f} msgs/s
   answered            {t["answered_msgs_per_s"]:8.0f} msgs/s
   accept → reply      p50 {t["latency_ms_p50"]:.1f} ms   p99 {t["latency_ms_p99"]:.1f} ms
@@ -325,7 +344,8 @@ Full path, no-op agent ({t["messages"]:.0f} messages, {args.concurrency} in flig
     if r := results.get("latency_offline_agent"):
         share = 100 * r["agent_share"]
         print(f"""
-Offline agent at {args.rate:g} msgs/s for {args.seconds:g} s ({r["messages"]:.0f} messages)
+{args.agent.capitalize()} agent at {args.rate:g} msgs/s for {args.seconds:g} s, \
+{args.workers} worker(s) ({r["messages"]:.0f} messages)
   accept → reply      p50 {r["latency_ms_p50"]:.1f} ms   p99 {r["latency_ms_p99"]:.1f} ms
   agent per message   {r["agent_ms_mean"]:.1f} ms mean ({share:.0f} % of the time to reply)
   errors              {r["errors"]:.0f}""")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import datetime
 from typing import Any
@@ -59,6 +60,19 @@ class TicketDetail(TicketSummary):
     resolved_at: datetime | None
     resolved_by: str | None
     transcript: list[StaffMessageView]
+
+
+def shown_address(address: str) -> str:
+    """The resident's address as staff see it.
+
+    A web chat's session id is the resident's key to the conversation: staff see only a
+    short fingerprint of it, enough to tell two chats apart.
+    """
+    parsed = Address.parse(address)
+    if parsed.channel is Channel.WEB:
+        digest = hashlib.sha256(parsed.value.encode()).hexdigest()[:8]
+        return f"web:…{digest}"
+    return address
 
 
 class TicketNotFound(LookupError):
@@ -142,7 +156,9 @@ class TicketService:
         if row is None:
             raise TicketNotFound(ticket_id)
         transcript = await self.conversations.staff_messages(row.conversation_id)
-        return TicketDetail.model_validate({**row._mapping, "transcript": transcript})
+        return TicketDetail.model_validate(
+            {**row._mapping, "address": shown_address(row.address), "transcript": transcript}
+        )
 
     async def reply(self, ticket_id: int, text: str, author: str) -> tuple[str, bool]:
         """Store an agent's reply and send it on the resident's own channel.

@@ -83,8 +83,10 @@ SHORT_MESSAGE_WORDS = 3
 
 def decide(situation: Situation, policy: Policy) -> Decision:
     a = situation.assessment
-    queue = policy.queue_for(a.department if a else None)
-    threshold = policy.threshold_for(queue)
+    # Threshold and queue rules are the topic's; the ticket goes where the topic is trusted.
+    topic_queue = policy.queue_for(a.department if a else None)
+    threshold = policy.threshold_for(topic_queue)
+    queue = policy.ticket_queue_for(a.department, a.confidence) if a else policy.default_queue
     urgent = bool(a and a.urgent)
 
     def out(
@@ -121,7 +123,7 @@ def decide(situation: Situation, policy: Policy) -> Decision:
         return out(Action.CLARIFY, clarify=ClarifyKind.GREETING)
     if a.answer is None and a.intent is Intent.THANKS:
         return out(Action.CLARIFY, clarify=ClarifyKind.THANKS)
-    if queue in policy.always_handoff_queues:
+    if topic_queue in policy.always_handoff_queues:
         return out(Action.HANDOFF, HandoffReason.QUEUE_RULE)
     if situation.ai_turns >= policy.max_ai_turns:
         return out(Action.HANDOFF, HandoffReason.MAX_TURNS)

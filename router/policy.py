@@ -26,6 +26,9 @@ class Policy(BaseModel):
     # Department (e.g. a PTV service class "P5") → queue that handles it.
     department_queues: dict[str, str] = Field(default_factory=dict)
     default_queue: str = DEFAULT_QUEUE
+    # A department guessed with less confidence than this is not trusted for routing: the
+    # ticket goes to the default queue (a message with no topic, e.g. "I want a person").
+    routing_floor: Threshold = 0.25
     # Queues where people always answer (the AI only drafts).
     always_handoff_queues: frozenset[str] = frozenset()
     # After this many automatic answers in one conversation a person takes over.
@@ -48,6 +51,12 @@ class Policy(BaseModel):
         if department is None:
             return self.default_queue
         return self.department_queues.get(department, self.default_queue)
+
+    def ticket_queue_for(self, department: str | None, confidence: float) -> str:
+        """Where a person picks the case up: the department's queue only when trusted."""
+        if confidence < self.routing_floor:
+            return self.default_queue
+        return self.queue_for(department)
 
     def threshold_for(self, queue: str) -> float:
         return self.queue_thresholds.get(queue, self.default_threshold)

@@ -158,7 +158,8 @@ def chat_router(
         async def stream() -> AsyncIterator[dict[str, Any]]:
             async with hub.listen(session_id) as queue:
                 # Tell the browser it is live: it reloads the conversation to catch up.
-                yield {"event": "ready", "data": "{}"}
+                # retry: reconnect within a second after a dropped connection.
+                yield {"event": "ready", "data": "{}", "retry": 1000}
                 while True:
                     try:
                         payload = await asyncio.wait_for(queue.get(), timeout=15)

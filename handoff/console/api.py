@@ -64,7 +64,7 @@ def console_router(
     async def ticket_events(_user: User, request: Request) -> EventSourceResponse:
         async def stream() -> AsyncIterator[dict[str, Any]]:
             async with hub.listen(CONSOLE_TOPIC) as q:
-                yield {"event": "ready", "data": "{}"}
+                yield {"event": "ready", "data": "{}", "retry": 1000}
                 while True:
                     try:
                         payload = await asyncio.wait_for(q.get(), timeout=15)

@@ -80,8 +80,13 @@ def test_asking_for_a_person_opens_a_ticket_and_the_agent_reply_reaches_the_chat
     ticket = next(t for t in tickets if t["case_number"] == case.group())
     assert ticket["reason"] == "asked_for_human"
     assert ticket["language"] == "en"
+    # No topic in the message: the general queue, not a guess from the retrieval.
+    assert ticket["queue"] == "general"
     detail = api.get(f"/api/tickets/{ticket['id']}", auth=server.auth).json()
     assert [m["role"] for m in detail["transcript"]] == ["resident", "system"]
+    # The session id is the resident's key to the chat; staff see a fingerprint only.
+    assert detail["address"].startswith("web:")
+    assert sid not in detail["address"]
 
     # The resident listens for live updates while the agent answers from the console.
     events: list[dict[str, Any]] = []

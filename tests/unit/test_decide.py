@@ -247,6 +247,18 @@ def test_decision_table(
     assert d.threshold == POLICY.threshold_for(queue)
 
 
+def test_a_department_guessed_without_confidence_routes_to_the_default_queue() -> None:
+    # "I want a person" says nothing of the topic: the retrieval's best guess is noise.
+    unsure = assessment(department="P5", confidence=0.1, wants_human=True)
+    assert decide(situation(unsure), POLICY).queue == "general"
+    sure = assessment(department="P5", confidence=0.6, wants_human=True)
+    assert decide(situation(sure), POLICY).queue == "health"
+    # The topic's own threshold and rules still apply to the answer decision.
+    assert decide(situation(assessment(department="P5", confidence=0.2)), POLICY).threshold == 0.8
+    culture = assessment(department="P25", confidence=0.2)
+    assert decide(situation(culture), POLICY).reason is HandoffReason.QUEUE_RULE
+
+
 def test_urgent_decisions_are_flagged_urgent() -> None:
     assert decide(situation(assessment(urgent=True)), POLICY).urgent
     assert not decide(situation(), POLICY).urgent

@@ -1,0 +1,799 @@
+/* Neuvonta resident chat. No framework, no build step.
+ *
+ * Security: everything that comes from the server or the resident is put on the page
+ * with textContent / createElement only, never as HTML. Links are made only for
+ * http(s) addresses.
+ */
+(function () {
+  'use strict';
+
+  var STORE_KEY = 'neuvonta.chat.v1';
+  var LANGS = ['fi', 'sv', 'en'];
+  var RETRY_DELAYS_MS = [1000, 2000, 4000, 8000];
+  var AWAIT_TIMEOUT_MS = 90000;
+
+  var T = {
+    fi: {
+      pageTitle: 'Kunnan neuvonta – kysy verkossa',
+      skip: 'Siirry kirjoittamaan viestiä',
+      brand: 'Kunnan neuvonta',
+      title: 'Kysy kunnan palveluista',
+      lead: 'Saat vastauksen heti, vuorokauden ympäri. Voit myös pyytää asiakaspalvelijaa vastaamaan.',
+      noticeTitle: 'Vastaajana on tekoäly',
+      noticeAi: 'Tekoälyavustaja vastaa kunnan julkaisemien tietojen perusteella. Se voi tehdä virheitä, joten tarkista tärkeät asiat vastauksen lähteistä.',
+      noticeHuman: 'Jos haluat asioida ihmisen kanssa, kirjoita ”Haluan puhua ihmisen kanssa” tai valitse Puhu ihmisen kanssa. Asiakaspalvelija vastaa tässä samassa keskustelussa.',
+      privacy: 'Älä kirjoita keskusteluun henkilötunnustasi tai terveyteesi liittyviä tietoja.',
+      conversation: 'Keskustelu',
+      empty: 'Keskustelussa ei ole vielä viestejä. Kirjoita kysymyksesi alle.',
+      messageLabel: 'Viestisi',
+      messageHint: 'Enter lähettää viestin. Vaihto + Enter aloittaa uuden rivin.',
+      send: 'Lähetä',
+      human: 'Puhu ihmisen kanssa',
+      humanText: 'Haluan puhua ihmisen kanssa',
+      newChat: 'Aloita uusi keskustelu',
+      emergency: 'Hätätilanteessa soita 112. Tämä palvelu ei ole hätäpalvelu.',
+      roleResident: 'Sinä',
+      roleAi: 'Tekoälyavustaja',
+      roleAgent: 'Asiakaspalvelija',
+      roleSystem: 'Ilmoitus',
+      sending: 'lähetetään…',
+      sources: 'Lähteet',
+      newWindow: '(avautuu uuteen välilehteen)',
+      thinking: 'Avustaja miettii vastausta…',
+      withPerson: 'Viestisi on välitetty asiakaspalveluun. Vastaus tulee tähän keskusteluun.',
+      reconnecting: 'Yhteys katkesi. Yhdistetään uudelleen…',
+      newStarted: 'Uusi keskustelu aloitettu.',
+      errorEmpty: 'Kirjoita viesti ennen lähettämistä.',
+      errorNetwork: 'Viestiä ei saatu lähetettyä. Tarkista verkkoyhteys ja yritä uudelleen.',
+      errorBusy: 'Palvelu ei juuri nyt ota viestejä vastaan. Yritä hetken kuluttua uudelleen.',
+      errorGeneric: 'Jokin meni vikaan. Yritä uudelleen.',
+      errorLoad: 'Keskustelua ei saatu ladattua. Yritetään uudelleen…'
+    },
+    sv: {
+      pageTitle: 'Kommunens rådgivning – fråga på nätet',
+      skip: 'Gå till meddelandefältet',
+      brand: 'Kommunens rådgivning',
+      title: 'Fråga om kommunens tjänster',
+      lead: 'Du får svar genast, dygnet runt. Du kan också be att en kundtjänstmedarbetare svarar.',
+      noticeTitle: 'Det är en AI som svarar',
+      noticeAi: 'AI-assistenten svarar utifrån det som kommunen har publicerat. Den kan göra fel, så kontrollera viktiga saker i svarets källor.',
+      noticeHuman: 'Om du vill tala med en människa, skriv ”Jag vill tala med en människa” eller välj Tala med en människa. En kundtjänstmedarbetare svarar i samma konversation.',
+      privacy: 'Skriv inte din personbeteckning eller uppgifter om din hälsa i chatten.',
+      conversation: 'Konversation',
+      empty: 'Det finns inga meddelanden ännu. Skriv din fråga nedan.',
+      messageLabel: 'Ditt meddelande',
+      messageHint: 'Enter skickar meddelandet. Skift + Enter ger en ny rad.',
+      send: 'Skicka',
+      human: 'Tala med en människa',
+      humanText: 'Jag vill tala med en människa',
+      newChat: 'Börja en ny konversation',
+      emergency: 'Ring 112 i en nödsituation. Den här tjänsten är ingen nödtjänst.',
+      roleResident: 'Du',
+      roleAi: 'AI-assistent',
+      roleAgent: 'Kundtjänst',
+      roleSystem: 'Meddelande',
+      sending: 'skickas…',
+      sources: 'Källor',
+      newWindow: '(öppnas i en ny flik)',
+      thinking: 'Assistenten funderar på svaret…',
+      withPerson: 'Ditt meddelande har skickats till kundtjänsten. Svaret kommer i den här konversationen.',
+      reconnecting: 'Anslutningen bröts. Ansluter igen…',
+      newStarted: 'En ny konversation har börjat.',
+      errorEmpty: 'Skriv ett meddelande innan du skickar.',
+      errorNetwork: 'Meddelandet kunde inte skickas. Kontrollera nätverksanslutningen och försök igen.',
+      errorBusy: 'Tjänsten tar inte emot meddelanden just nu. Försök igen om en stund.',
+      errorGeneric: 'Något gick fel. Försök igen.',
+      errorLoad: 'Konversationen kunde inte laddas. Försöker igen…'
+    },
+    en: {
+      pageTitle: 'Municipal advice – ask online',
+      skip: 'Skip to the message field',
+      brand: 'Municipal advice',
+      title: 'Ask about municipal services',
+      lead: 'You get an answer straight away, day and night. You can also ask a customer service agent to answer.',
+      noticeTitle: 'An AI answers you',
+      noticeAi: 'The AI assistant answers using information the municipality has published. It can make mistakes, so check important details in the sources of the answer.',
+      noticeHuman: 'To deal with a person, write “I want to talk to a person” or choose Talk to a person. A customer service agent answers in this same conversation.',
+      privacy: 'Do not write your personal identity code or details about your health in the chat.',
+      conversation: 'Conversation',
+      empty: 'There are no messages yet. Write your question below.',
+      messageLabel: 'Your message',
+      messageHint: 'Enter sends the message. Shift + Enter starts a new line.',
+      send: 'Send',
+      human: 'Talk to a person',
+      humanText: 'I want to talk to a person',
+      newChat: 'Start a new conversation',
+      emergency: 'In an emergency call 112. This service is not an emergency service.',
+      roleResident: 'You',
+      roleAi: 'AI assistant',
+      roleAgent: 'Service agent',
+      roleSystem: 'Notice',
+      sending: 'sending…',
+      sources: 'Sources',
+      newWindow: '(opens in a new tab)',
+      thinking: 'The assistant is thinking…',
+      withPerson: 'Your message has been passed to customer service. The answer will appear in this conversation.',
+      reconnecting: 'Connection lost. Reconnecting…',
+      newStarted: 'A new conversation has started.',
+      errorEmpty: 'Write a message before sending.',
+      errorNetwork: 'The message could not be sent. Check your network connection and try again.',
+      errorBusy: 'The service cannot take messages right now. Please try again shortly.',
+      errorGeneric: 'Something went wrong. Please try again.',
+      errorLoad: 'The conversation could not be loaded. Trying again…'
+    }
+  };
+
+  var ROLE_KEYS = {
+    resident: 'roleResident',
+    ai: 'roleAi',
+    agent: 'roleAgent',
+    system: 'roleSystem'
+  };
+
+  // ---- state -------------------------------------------------------------------------
+
+  var state = {
+    lang: 'fi',
+    sessionId: null,
+    shown: new Map(), // message id -> element
+    pending: new Map(), // client message id -> element (not yet accepted by the server)
+    sending: false,
+    awaiting: false,
+    awaitTimer: null,
+    events: null,
+    reopenTimer: null,
+    reloading: null
+  };
+
+  var el = {};
+
+  function t(key) {
+    var table = T[state.lang] || T.fi;
+    return Object.prototype.hasOwnProperty.call(table, key) ? table[key] : T.en[key];
+  }
+
+  // ---- storage -----------------------------------------------------------------------
+
+  function loadStore() {
+    try {
+      var raw = window.localStorage.getItem(STORE_KEY);
+      var data = raw ? JSON.parse(raw) : {};
+      return data && typeof data === 'object' ? data : {};
+    } catch (e) {
+      return {};
+    }
+  }
+
+  function saveStore() {
+    try {
+      window.localStorage.setItem(
+        STORE_KEY,
+        JSON.stringify({ session_id: state.sessionId, language: state.lang })
+      );
+    } catch (e) {
+      /* private mode or full storage: the chat still works for this page view */
+    }
+  }
+
+  function browserLanguage() {
+    var wanted = [];
+    if (navigator.languages) wanted = wanted.concat(Array.prototype.slice.call(navigator.languages));
+    if (navigator.language) wanted.push(navigator.language);
+    for (var i = 0; i < wanted.length; i++) {
+      var code = String(wanted[i] || '').toLowerCase().split('-')[0];
+      if (LANGS.indexOf(code) >= 0) return code;
+    }
+    return 'fi';
+  }
+
+  // ---- language ----------------------------------------------------------------------
+
+  function applyLanguage(lang) {
+    state.lang = LANGS.indexOf(lang) >= 0 ? lang : 'fi';
+    document.documentElement.lang = state.lang;
+    document.title = t('pageTitle');
+    var nodes = document.querySelectorAll('[data-i18n]');
+    for (var i = 0; i < nodes.length; i++) {
+      nodes[i].textContent = t(nodes[i].getAttribute('data-i18n'));
+    }
+    var buttons = document.querySelectorAll('.lang-switch__button');
+    for (var j = 0; j < buttons.length; j++) {
+      var on = buttons[j].getAttribute('data-lang') === state.lang;
+      buttons[j].setAttribute('aria-pressed', on ? 'true' : 'false');
+    }
+    relabelMessages();
+    updateStatus();
+    saveStore();
+  }
+
+  /* Translate the labels of messages already shown, without making screen readers read
+   * the whole conversation again. */
+  function relabelMessages() {
+    el.log.setAttribute('aria-live', 'off');
+    var items = el.log.querySelectorAll('.msg');
+    for (var i = 0; i < items.length; i++) {
+      var item = items[i];
+      var who = item.querySelector('.msg__who');
+      if (who) who.textContent = t(ROLE_KEYS[item.getAttribute('data-role')] || 'roleSystem');
+      var time = item.querySelector('.msg__time');
+      if (time) time.textContent = formatTime(item.getAttribute('data-created'));
+      var sending = item.querySelector('.msg__sending');
+      if (sending) sending.textContent = t('sending');
+      var sourcesTitle = item.querySelector('.msg__sources-title');
+      if (sourcesTitle) sourcesTitle.textContent = t('sources');
+      var hints = item.querySelectorAll('.new-window');
+      for (var k = 0; k < hints.length; k++) hints[k].textContent = ' ' + t('newWindow');
+    }
+    window.setTimeout(function () {
+      el.log.setAttribute('aria-live', 'polite');
+    }, 0);
+  }
+
+  // ---- formatting --------------------------------------------------------------------
+
+  function formatTime(iso) {
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) return '';
+    var locale = { fi: 'fi-FI', sv: 'sv-FI', en: 'en-GB' }[state.lang];
+    var now = new Date();
+    var opts = { hour: '2-digit', minute: '2-digit' };
+    if (d.toDateString() !== now.toDateString()) {
+      opts.day = 'numeric';
+      opts.month = 'numeric';
+      if (d.getFullYear() !== now.getFullYear()) opts.year = 'numeric';
+    }
+    try {
+      return new Intl.DateTimeFormat(locale, opts).format(d);
+    } catch (e) {
+      return d.toLocaleString();
+    }
+  }
+
+  /* An absolute http(s) URL, or null: nothing else becomes a link. */
+  function safeUrl(raw) {
+    if (typeof raw !== 'string' || !raw) return null;
+    try {
+      var u = new URL(raw, window.location.href);
+      return u.protocol === 'http:' || u.protocol === 'https:' ? u.href : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function makeLink(href, text) {
+    var a = document.createElement('a');
+    a.href = href;
+    a.target = '_blank';
+    a.rel = 'noopener noreferrer';
+    a.textContent = text;
+    var hint = document.createElement('span');
+    hint.className = 'visually-hidden new-window';
+    hint.textContent = ' ' + t('newWindow');
+    a.appendChild(hint);
+    return a;
+  }
+
+  var URL_IN_TEXT = /\bhttps?:\/\/[^\s<>"'”“]+/gi;
+
+  /* Text with http(s) addresses as links; built from text nodes and anchors only. */
+  function appendLinkified(parent, text) {
+    var last = 0;
+    var match;
+    URL_IN_TEXT.lastIndex = 0;
+    while ((match = URL_IN_TEXT.exec(text)) !== null) {
+      var raw = match[0].replace(/[.,;:!?)\]]+$/, '');
+      var href = safeUrl(raw);
+      if (!href) continue;
+      if (match.index > last) parent.appendChild(document.createTextNode(text.slice(last, match.index)));
+      parent.appendChild(makeLink(href, raw));
+      last = match.index + raw.length;
+      URL_IN_TEXT.lastIndex = last;
+    }
+    if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  // ---- rendering ---------------------------------------------------------------------
+
+  function renderMessage(m, pending) {
+    var role = ROLE_KEYS[m.role] ? m.role : 'system';
+    var item = document.createElement('div');
+    item.className = 'msg msg--' + role + (pending ? ' msg--pending' : '');
+    item.setAttribute('data-role', role);
+    item.setAttribute('data-created', m.created_at);
+    if (m.id) item.setAttribute('data-id', m.id);
+
+    var meta = document.createElement('p');
+    meta.className = 'msg__meta';
+    var who = document.createElement('span');
+    who.className = 'msg__who';
+    who.textContent = t(ROLE_KEYS[role]);
+    meta.appendChild(who);
+    meta.appendChild(document.createTextNode(' '));
+    var time = document.createElement('time');
+    time.className = 'msg__time';
+    time.dateTime = m.created_at;
+    time.textContent = formatTime(m.created_at);
+    meta.appendChild(time);
+    if (pending) {
+      var sending = document.createElement('span');
+      sending.className = 'msg__sending';
+      sending.textContent = t('sending');
+      meta.appendChild(document.createTextNode(' '));
+      meta.appendChild(sending);
+    }
+    item.appendChild(meta);
+
+    var body = document.createElement('p');
+    body.className = 'msg__text';
+    appendLinkified(body, String(m.text == null ? '' : m.text));
+    item.appendChild(body);
+
+    var sources = Array.isArray(m.sources) ? m.sources : [];
+    if (sources.length) {
+      var box = document.createElement('div');
+      box.className = 'msg__sources';
+      var title = document.createElement('p');
+      title.className = 'msg__sources-title';
+      title.textContent = t('sources');
+      box.appendChild(title);
+      var list = document.createElement('ul');
+      for (var i = 0; i < sources.length; i++) {
+        var s = sources[i] || {};
+        var li = document.createElement('li');
+        var label = String(s.title || s.doc_id || '');
+        var href = safeUrl(s.url);
+        if (href) li.appendChild(makeLink(href, label));
+        else li.textContent = label;
+        list.appendChild(li);
+      }
+      box.appendChild(list);
+      item.appendChild(box);
+    }
+    return item;
+  }
+
+  /* Put a message in its place by time; pending messages always stay last. */
+  function insertInOrder(item) {
+    var when = Date.parse(item.getAttribute('data-created')) || 0;
+    var before = null;
+    var children = el.log.children;
+    for (var i = children.length - 1; i >= 0; i--) {
+      var c = children[i];
+      if (c.classList.contains('msg--pending')) {
+        before = c;
+        continue;
+      }
+      if ((Date.parse(c.getAttribute('data-created')) || 0) > when) {
+        before = c;
+        continue;
+      }
+      break;
+    }
+    el.log.insertBefore(item, before);
+  }
+
+  function updateEmpty() {
+    el.empty.hidden = el.log.children.length > 0;
+  }
+
+  function nearBottom() {
+    var doc = document.documentElement;
+    return window.innerHeight + window.scrollY >= doc.scrollHeight - 160;
+  }
+
+  function keepInView(wasNearBottom) {
+    if (!wasNearBottom) return;
+    var smooth = !window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+    el.composer.scrollIntoView({ block: 'end', behavior: smooth ? 'smooth' : 'auto' });
+  }
+
+  /* Show a message from the server once; returns true if it was new. */
+  function showMessage(m) {
+    if (!m || typeof m.id !== 'string' || state.shown.has(m.id)) return false;
+    var bottom = nearBottom();
+    var item = renderMessage(m, false);
+    insertInOrder(item);
+    state.shown.set(m.id, item);
+    updateEmpty();
+    if (m.role !== 'resident') stopAwaiting();
+    keepInView(bottom);
+    return true;
+  }
+
+  function showPending(clientId, text) {
+    var item = renderMessage(
+      { id: null, role: 'resident', text: text, sources: [], created_at: new Date().toISOString() },
+      true
+    );
+    el.log.appendChild(item);
+    state.pending.set(clientId, item);
+    updateEmpty();
+    keepInView(true);
+    return item;
+  }
+
+  /* The server took the message: it is now known by its message id. */
+  function acceptPending(clientId, messageId) {
+    var item = state.pending.get(clientId);
+    state.pending.delete(clientId);
+    if (!item) return;
+    if (state.shown.has(messageId)) {
+      item.remove();
+    } else {
+      item.classList.remove('msg--pending');
+      item.setAttribute('data-id', messageId);
+      var sending = item.querySelector('.msg__sending');
+      if (sending) sending.remove();
+      state.shown.set(messageId, item);
+    }
+    updateEmpty();
+  }
+
+  function dropPending(clientId) {
+    var item = state.pending.get(clientId);
+    state.pending.delete(clientId);
+    if (item) item.remove();
+    updateEmpty();
+  }
+
+  function clearLog() {
+    el.log.textContent = '';
+    state.shown.clear();
+    state.pending.clear();
+    updateEmpty();
+  }
+
+  // ---- status ------------------------------------------------------------------------
+
+  var connection = 'idle'; // idle | live | reconnecting
+
+  /* Is a person handling the conversation? Then the AI does not answer. */
+  function personHandles() {
+    var items = el.log.querySelectorAll('.msg:not(.msg--resident)');
+    if (!items.length) return false;
+    var role = items[items.length - 1].getAttribute('data-role');
+    return role === 'agent' || role === 'system';
+  }
+
+  function updateStatus() {
+    var text = '';
+    var dots = false;
+    if (connection === 'reconnecting') {
+      text = t('reconnecting');
+    } else if (state.awaiting) {
+      if (personHandles()) {
+        text = t('withPerson');
+      } else {
+        text = t('thinking');
+        dots = true;
+      }
+    }
+    if (el.statusText.textContent !== text) el.statusText.textContent = text;
+    el.statusDots.hidden = !dots;
+    el.status.classList.toggle('status--active', !!text);
+  }
+
+  function startAwaiting() {
+    state.awaiting = true;
+    window.clearTimeout(state.awaitTimer);
+    state.awaitTimer = window.setTimeout(stopAwaiting, AWAIT_TIMEOUT_MS);
+    updateStatus();
+  }
+
+  function stopAwaiting() {
+    if (!state.awaiting) return;
+    state.awaiting = false;
+    window.clearTimeout(state.awaitTimer);
+    updateStatus();
+  }
+
+  function showError(text) {
+    el.error.textContent = text;
+  }
+
+  function clearError() {
+    el.error.textContent = '';
+  }
+
+  // ---- API ---------------------------------------------------------------------------
+
+  function ApiError(status, message) {
+    this.status = status;
+    this.message = message;
+  }
+
+  function sleep(ms) {
+    return new Promise(function (resolve) {
+      window.setTimeout(resolve, ms);
+    });
+  }
+
+  function request(method, path, body) {
+    var init = { method: method, headers: { Accept: 'application/json' }, cache: 'no-store' };
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    return fetch(path, init).then(
+      function (res) {
+        return res
+          .json()
+          .catch(function () {
+            return null;
+          })
+          .then(function (data) {
+            if (res.ok) return data;
+            var detail = data && typeof data.detail === 'string' ? data.detail : '';
+            throw new ApiError(res.status, detail);
+          });
+      },
+      function () {
+        throw new ApiError(0, '');
+      }
+    );
+  }
+
+  function sessionPath(suffix) {
+    return '/api/chat/sessions/' + encodeURIComponent(state.sessionId) + suffix;
+  }
+
+  function ensureSession() {
+    if (state.sessionId) return Promise.resolve(state.sessionId);
+    return request('POST', '/api/chat/sessions', { language: state.lang }).then(function (data) {
+      state.sessionId = String(data.session_id);
+      saveStore();
+      connectEvents();
+      return state.sessionId;
+    });
+  }
+
+  function forgetSession() {
+    closeEvents();
+    state.sessionId = null;
+    saveStore();
+  }
+
+  /* Post one message; retried with the same client id, so the server stores it once. */
+  function postMessage(text, clientId) {
+    var attempt = 0;
+    var renewed = false;
+    function once() {
+      return ensureSession()
+        .then(function () {
+          return request('POST', sessionPath('/messages'), {
+            text: text,
+            client_message_id: clientId
+          });
+        })
+        .catch(function (err) {
+          var status = err instanceof ApiError ? err.status : 0;
+          if (status === 404 && !renewed) {
+            // The conversation is gone (e.g. the service was reset): start a new one.
+            renewed = true;
+            forgetSession();
+            clearLogKeepingPending();
+            return once();
+          }
+          var transient = status === 0 || status === 502 || status === 503 || status === 504;
+          if (transient && attempt < RETRY_DELAYS_MS.length) {
+            var delay = RETRY_DELAYS_MS[attempt++];
+            return sleep(delay).then(once);
+          }
+          throw err;
+        });
+    }
+    return once();
+  }
+
+  function clearLogKeepingPending() {
+    var keep = [];
+    state.pending.forEach(function (item, id) {
+      keep.push([id, item]);
+    });
+    clearLog();
+    keep.forEach(function (pair) {
+      el.log.appendChild(pair[1]);
+      state.pending.set(pair[0], pair[1]);
+    });
+    updateEmpty();
+  }
+
+  function newClientId() {
+    if (window.crypto && window.crypto.getRandomValues) {
+      var bytes = new Uint8Array(16);
+      window.crypto.getRandomValues(bytes);
+      return Array.prototype.map
+        .call(bytes, function (b) {
+          return ('0' + b.toString(16)).slice(-2);
+        })
+        .join('');
+    }
+    return Date.now().toString(36) + Math.random().toString(36).slice(2);
+  }
+
+  function setSending(on) {
+    state.sending = on;
+    el.send.disabled = on;
+    el.human.disabled = on;
+  }
+
+  function send(text, fromInput) {
+    var clean = String(text || '').trim();
+    if (!clean) {
+      showError(t('errorEmpty'));
+      el.input.focus();
+      return;
+    }
+    if (state.sending) return;
+    clearError();
+    var hadFocus = document.activeElement;
+    setSending(true);
+    var clientId = newClientId();
+    showPending(clientId, clean);
+    if (fromInput) el.input.value = '';
+    postMessage(clean, clientId)
+      .then(function (data) {
+        acceptPending(clientId, String(data.message_id));
+        startAwaiting();
+      })
+      .catch(function (err) {
+        dropPending(clientId);
+        if (fromInput && !el.input.value.trim()) el.input.value = text;
+        var status = err instanceof ApiError ? err.status : 0;
+        if (status === 422 && err.message) showError(err.message);
+        else if (status === 0) showError(t('errorNetwork'));
+        else if (status === 503) showError(t('errorBusy'));
+        else showError(err && err.message ? err.message : t('errorGeneric'));
+      })
+      .then(function () {
+        setSending(false);
+        if (hadFocus === el.send || hadFocus === el.human || document.activeElement === document.body) {
+          el.input.focus();
+        }
+      });
+  }
+
+  // ---- loading and live updates ------------------------------------------------------
+
+  /* The whole conversation from the server; shows what is missing. */
+  function reload() {
+    if (!state.sessionId) return Promise.resolve();
+    if (state.reloading) return state.reloading;
+    var sid = state.sessionId;
+    state.reloading = request('GET', sessionPath('/messages'))
+      .then(function (messages) {
+        if (sid !== state.sessionId || !Array.isArray(messages)) return;
+        messages.forEach(showMessage);
+        var last = messages[messages.length - 1];
+        if (last && last.role === 'resident' && !state.awaiting) {
+          // A page reload right after sending: the answer may still be on its way.
+          var age = Date.now() - Date.parse(last.created_at);
+          if (age >= -5000 && age < 60000) startAwaiting();
+        }
+        updateStatus();
+      })
+      .catch(function (err) {
+        if (err instanceof ApiError && err.status === 404 && sid === state.sessionId) {
+          forgetSession();
+          clearLogKeepingPending();
+        }
+      })
+      .then(function () {
+        state.reloading = null;
+      });
+    return state.reloading;
+  }
+
+  function closeEvents() {
+    window.clearTimeout(state.reopenTimer);
+    if (state.events) {
+      state.events.close();
+      state.events = null;
+    }
+    connection = 'idle';
+    updateStatus();
+  }
+
+  function connectEvents() {
+    closeEvents();
+    if (!state.sessionId || typeof window.EventSource !== 'function') return;
+    var source = new EventSource(sessionPath('/events'));
+    state.events = source;
+    source.addEventListener('ready', function () {
+      connection = 'live';
+      updateStatus();
+      reload();
+    });
+    source.addEventListener('message', function (ev) {
+      var m;
+      try {
+        m = JSON.parse(ev.data);
+      } catch (e) {
+        return;
+      }
+      showMessage(m);
+      updateStatus();
+    });
+    source.addEventListener('error', function () {
+      if (state.events !== source) return;
+      connection = 'reconnecting';
+      updateStatus();
+      if (source.readyState === EventSource.CLOSED) {
+        // The browser gave up (e.g. an error status): check the session, then retry.
+        state.events = null;
+        state.reopenTimer = window.setTimeout(function () {
+          reload().then(function () {
+            if (state.sessionId) connectEvents();
+            else {
+              connection = 'idle';
+              updateStatus();
+            }
+          });
+        }, 3000);
+      }
+    });
+  }
+
+  function startNewConversation() {
+    forgetSession();
+    clearLog();
+    stopAwaiting();
+    clearError();
+    el.statusText.textContent = t('newStarted');
+    el.input.focus();
+  }
+
+  // ---- wiring ------------------------------------------------------------------------
+
+  function init() {
+    el.log = document.getElementById('log');
+    el.empty = document.getElementById('empty');
+    el.status = document.getElementById('status');
+    el.statusText = document.getElementById('status-text');
+    el.statusDots = document.getElementById('status-dots');
+    el.error = document.getElementById('error');
+    el.composer = document.getElementById('composer');
+    el.input = document.getElementById('message');
+    el.send = document.getElementById('send');
+    el.human = document.getElementById('human');
+
+    var stored = loadStore();
+    state.sessionId = typeof stored.session_id === 'string' ? stored.session_id : null;
+    applyLanguage(LANGS.indexOf(stored.language) >= 0 ? stored.language : browserLanguage());
+    updateEmpty();
+
+    el.composer.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      send(el.input.value, true);
+    });
+    el.input.addEventListener('keydown', function (ev) {
+      if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing && !ev.altKey && !ev.ctrlKey && !ev.metaKey) {
+        ev.preventDefault();
+        if (!state.sending) send(el.input.value, true);
+      }
+    });
+    el.input.addEventListener('input', function () {
+      if (el.error.textContent && el.input.value.trim()) clearError();
+    });
+    el.human.addEventListener('click', function () {
+      send(t('humanText'), false);
+    });
+    document.getElementById('new-chat').addEventListener('click', startNewConversation);
+
+    var langButtons = document.querySelectorAll('.lang-switch__button');
+    for (var i = 0; i < langButtons.length; i++) {
+      langButtons[i].addEventListener('click', function (ev) {
+        applyLanguage(ev.currentTarget.getAttribute('data-lang'));
+      });
+    }
+
+    if (state.sessionId) {
+      reload().then(function () {
+        if (state.sessionId) connectEvents();
+      });
+    }
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
+  else init();
+})();
