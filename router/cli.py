@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from agents.cli import eval_command, kb_app
 from router.settings import Settings
 
 app = typer.Typer(
@@ -93,6 +94,10 @@ def worker(data_dir: DataDir = None, agent: Agent = None) -> None:
     from router.serve import run_blocking
 
     run_blocking(_settings(data_dir=data_dir, agent=agent), web=False)
+
+
+app.command("eval")(eval_command)
+app.add_typer(kb_app, name="kb")
 
 
 def main() -> None:

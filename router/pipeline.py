@@ -1,7 +1,10 @@
 """The router's work on a batch of resident messages: store, triage, decide, record.
 
 Messages of one conversation are handled in order (a handoff in the first changes what the
-second gets); different conversations run concurrently.
+second gets); different conversations run concurrently, and each is settled (recorded,
+published, acknowledged) as soon as it is done: a quick answer never waits for a slow one.
+Conversations that finish together share one transaction (group commit), so a fast agent
+still writes in big batches.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from agents.base import Assessment, TriageAgent, TriageRequest
 from router.compose import compose, new_case_number, reply_language
@@ -20,6 +23,46 @@ from router.policy import Policy
 from router.store import ConversationState, Intake, Outcome, RouterStore, after
 
 log = logging.getLogger(__name__)
+
+# Called once per group of settled batch positions with the events to publish for them.
+Settle = Callable[[list[int], list[Event]], Awaitable[None]]
+
+
+class GroupCommit:
+    """Concurrent ``record`` calls share one transaction.
+
+    The first caller commits at once; callers arriving meanwhile wait and then go together.
+    Each gets back only the events of its own conversations.
+    """
+
+    def __init__(self, record: Callable[[Sequence[Outcome]], Awaitable[list[Event]]]) -> None:
+        self._record = record
+        self._waiting: list[tuple[list[Outcome], asyncio.Future[list[Event]]]] = []
+        self._lock = asyncio.Lock()
+
+    async def __call__(self, outcomes: list[Outcome]) -> list[Event]:
+        future: asyncio.Future[list[Event]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((outcomes, future))
+        async with self._lock:
+            if not future.done():
+                await self._commit_waiting()
+        return await future
+
+    async def _commit_waiting(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        try:
+            events = await self._record([o for group, _ in waiting for o in group])
+        except asyncio.CancelledError:
+            for _, f in waiting:
+                f.cancel()
+            raise
+        except Exception as e:
+            for _, f in waiting:
+                f.set_exception(e)
+            return
+        for group, f in waiting:
+            mine = {o.intake.conversation.id for o in group}
+            f.set_result([e for e in events if e.conversation_id in mine])
 
 
 class Pipeline:
@@ -39,41 +82,53 @@ class Pipeline:
         self.metrics = metrics
         self.agent_timeout = agent_timeout
         self.case_prefix = case_prefix
+        self.record = GroupCommit(store.record)
 
-    async def process(self, events: Sequence[MessageReceived]) -> list[Event]:
-        """Handle a batch; returns the events to publish after the batch is committed."""
+    async def process(self, events: Sequence[MessageReceived], settle: Settle) -> None:
+        """Handle a batch; ``settle`` gets each group of positions once it is committed.
+
+        Raises the first failure after every conversation has finished; positions not
+        settled by then are the caller's to retry.
+        """
         intakes = await self.store.intake(events)
-        fresh: dict[str, Intake] = {}
-        redelivered: list[str] = []
-        for i in intakes:
+        fresh: dict[str, tuple[Intake, list[int]]] = {}
+        redelivered: list[int] = []
+        for position, i in enumerate(intakes):
             if i.decided:
-                redelivered.append(i.message_id)
+                redelivered.append(position)
             else:
                 # The same provider message twice in one batch is handled once.
-                fresh.setdefault(i.message_id, i)
-        by_conversation: dict[str, list[Intake]] = {}
-        for i in fresh.values():
-            by_conversation.setdefault(i.conversation.id, []).append(i)
+                fresh.setdefault(i.message_id, (i, []))[1].append(position)
+        by_conversation: dict[str, list[tuple[Intake, list[int]]]] = {}
+        for item in fresh.values():
+            by_conversation.setdefault(item[0].conversation.id, []).append(item)
         policy = self.policy()
-        groups = await asyncio.gather(
-            *(self._conversation(items, policy) for items in by_conversation.values())
-        )
-        outcomes = [o for group in groups for o in group]
-        out = await self.store.record(outcomes)
-        self._observe(outcomes)
-        # A batch redelivered after a crash: its replies are stored; publish them again
-        # (JetStream drops the duplicates by message id).
-        out.extend(await self.store.replies_to(redelivered))
-        return out
+        tasks = [self._conversation(items, policy, settle) for items in by_conversation.values()]
+        if redelivered:
+            tasks.append(self._republish([intakes[p] for p in redelivered], redelivered, settle))
+        failures = [
+            r for r in await asyncio.gather(*tasks, return_exceptions=True) if r is not None
+        ]
+        if failures:
+            raise failures[0]
 
-    async def _conversation(self, items: list[Intake], policy: Policy) -> list[Outcome]:
-        state = items[0].conversation
+    async def _republish(self, intakes: list[Intake], positions: list[int], settle: Settle) -> None:
+        # Redelivered after a crash: the replies are stored; publish them again (JetStream
+        # drops the duplicates by message id).
+        await settle(positions, list(await self.store.replies_to([i.message_id for i in intakes])))
+
+    async def _conversation(
+        self, items: list[tuple[Intake, list[int]]], policy: Policy, settle: Settle
+    ) -> None:
+        state = items[0][0].conversation
         outcomes = []
-        for intake in items:
+        for intake, _ in items:
             outcome = await self._one(intake, state, policy)
             state = outcome.conversation_after
             outcomes.append(outcome)
-        return outcomes
+        out = await self.record(outcomes)
+        self._observe(outcomes)
+        await settle([p for _, positions in items for p in positions], out)
 
     async def _triage(
         self, intake: Intake, state: ConversationState

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from router.bus import EventPublisher
-from router.events import DeadLettered, MessageReceived
+from router.events import DeadLettered, Event, MessageReceived
 from router.metrics import Metrics
 from router.pipeline import Pipeline
 from router.subjects import Stream
@@ -70,28 +70,36 @@ class InboundHandler:
             await self._process(good)
 
     async def _process(self, items: list[tuple[Msg, MessageReceived]]) -> None:
-        try:
-            out = await self.pipeline.process([e for _, e in items])
+        settled: set[int] = set()
+
+        async def settle(positions: list[int], out: list[Event]) -> None:
+            # Ack only once the outcome is committed and its events are out.
             await self.publisher.publish_all(out)
+            await asyncio.gather(*(items[p][0].ack() for p in positions))
+            settled.update(positions)
+
+        try:
+            await self.pipeline.process([e for _, e in items], settle)
         except TRANSIENT:
-            log.warning("batch of %d waits for infrastructure", len(items), exc_info=True)
-            await asyncio.gather(*(self._nak(m) for m, _ in items))
-            return
+            left = [item for p, item in enumerate(items) if p not in settled]
+            log.warning("%d messages wait for infrastructure", len(left), exc_info=True)
+            await asyncio.gather(*(self._nak(m) for m, _ in left))
         except Exception:
-            if len(items) > 1:
+            left = [item for p, item in enumerate(items) if p not in settled]
+            if len(left) > 1:
                 # Find the one that fails; let the rest through.
-                log.exception("batch of %d failed; retrying one by one", len(items))
-                for item in items:
+                log.exception("%d messages failed together; retrying one by one", len(left))
+                for item in left:
                     await self._process([item])
                 return
-            m, event = items[0]
+            if not left:
+                return
+            m, event = left[0]
             log.exception("message %s failed", event.message_id)
             if m.metadata.num_delivered >= self.poison_after:
                 await self._dead_letter(m, "processing failed repeatedly (see worker log)")
             else:
                 await self._nak(m)
-            return
-        await asyncio.gather(*(m.ack() for m, _ in items))
 
     async def _nak(self, m: Msg) -> None:
         try:

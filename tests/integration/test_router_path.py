@@ -24,6 +24,7 @@ from tests.integration.harness import (
     collect,
     count,
     eventually,
+    library_answer,
     make_settings,
     rows,
     services,
@@ -251,6 +252,38 @@ async def test_a_batch_of_many_conversations_gets_one_reply_each(
         # Only the first answer of each conversation carries the AI disclosure.
         disclosed = [m for m in await rows(svc, "message", role="ai") if "tekoäly" in m["text"]]
         assert len(disclosed) == 40
+
+
+async def test_a_quick_answer_does_not_wait_for_a_slow_one_in_the_same_batch(
+    tmp_path: Path, nats_url: str, database_url: str
+) -> None:
+    release = asyncio.Event()
+
+    async def behave(request: TriageRequest) -> Assessment:
+        if "hidas" in request.text:
+            await release.wait()  # a slow model call
+        return library_answer(request)
+
+    async with services(make_settings(tmp_path, nats_url, database_url)) as svc:
+        replies = await collect(svc, reply_requested(Channel.SMS), ReplyRequested)
+        pub = EventPublisher(svc.broker.connection.jetstream())
+        await pub.publish_all(
+            [
+                sms("hidas kysymys", "SM-slow", number="+358400000001"),
+                *(
+                    sms(f"Kysymys {i}", f"SM-quick-{i}", number=f"+35840000010{i}")
+                    for i in range(5)
+                ),
+            ]
+        )
+        async with worker(svc, ScriptedAgent(behave)):
+            await eventually(lambda: _has(replies, 5), what="the five quick replies")
+            assert all("hidas" not in r.text for r in replies)
+            # The quick ones are committed and acknowledged; the slow one is still in hand.
+            assert await count(svc, "decision") == 5
+            release.set()
+            await eventually(lambda: _has(replies, 6), what="the slow reply")
+        assert await count(svc, "decision") == 6
 
 
 async def test_an_agent_reply_goes_out_on_the_residents_channel(
