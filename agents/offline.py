@@ -12,7 +12,6 @@ own, more cautious confidence model.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +21,7 @@ import numpy as np
 
 from agents.answer import compose_answer
 from agents.base import Assessment, Document, Intent, TriageRequest
+from agents.batching import BatchRunner
 from agents.language import LanguageGuess, detect_language
 from agents.language import preload as preload_language_detector
 from agents.passages import Passage, Title, all_passages, document_titles
@@ -47,6 +47,10 @@ MAX_SOURCES = 3
 SUMMARY_BONUS = 0.02
 # Follow-ups this short are read together with the resident's previous message.
 FOLLOW_UP_WORDS = 3
+
+
+# Placeholder in assess_many's result list until the batch's retrieval fills it.
+_PENDING = Exception("not assessed")
 
 
 class OfflineAgent:
@@ -87,6 +91,11 @@ class OfflineAgent:
         # stall the event loop later instead of costing its ~1.5 s here, once per process.
         preload_language_detector()
         preload_rules()
+        # One thread assesses whatever has queued up, as one batch: under load that is
+        # cheaper per message than parallel threads fighting over the GIL and the cores.
+        self._batches: BatchRunner[TriageRequest, Assessment] = BatchRunner(
+            self.assess_many, name="offline-triage"
+        )
         threading.Thread(target=self._build_lexical, name="lexical-index", daemon=True).start()
 
     @classmethod
@@ -127,25 +136,60 @@ class OfflineAgent:
         return self.dense.wait(left)
 
     async def triage(self, request: TriageRequest) -> Assessment:
-        return await asyncio.to_thread(self.assess, request)
+        return await self._batches.submit(request)
 
-    # The synchronous core, run in a worker thread by triage().
+    # The synchronous core, run in the triage thread by triage().
     def assess(self, request: TriageRequest) -> Assessment:
-        rules = apply_rules(request.text)
-        lang = detect_language(request.text, request.language_hint)
-        if rules.intent in (Intent.GREETING, Intent.THANKS, Intent.OTHER):
-            return Assessment(
-                language=lang.language,
-                reply_language=lang.reply_language,
-                intent=rules.intent,
-                confidence=0.0,
-                reason=rules.explain() or "no words to search for",
-                urgent=rules.urgent is not None,
-                personal_case=rules.personal_case is not None,
-                wants_human=rules.wants_human is not None,
-            )
-        ranking = self._rank(expand_query(self._query_text(request)))
-        return self._assessment(request, rules, lang, ranking)
+        result = self.assess_many([request])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def assess_many(self, requests: Sequence[TriageRequest]) -> list[Assessment | Exception]:
+        """Assess several messages at once: one embedding call, one lexical transform.
+
+        A failure of one message is returned in its place; the others still get through.
+        """
+        out: list[Assessment | Exception] = []
+        searches: list[tuple[int, TriageRequest, RuleHits, LanguageGuess]] = []
+        for request in requests:
+            try:
+                rules = apply_rules(request.text)
+                lang = detect_language(request.text, request.language_hint)
+            except Exception as e:
+                out.append(e)
+                continue
+            if rules.intent in (Intent.GREETING, Intent.THANKS, Intent.OTHER):
+                out.append(
+                    Assessment(
+                        language=lang.language,
+                        reply_language=lang.reply_language,
+                        intent=rules.intent,
+                        confidence=0.0,
+                        reason=rules.explain() or "no words to search for",
+                        urgent=rules.urgent is not None,
+                        personal_case=rules.personal_case is not None,
+                        wants_human=rules.wants_human is not None,
+                    )
+                )
+                continue
+            searches.append((len(out), request, rules, lang))
+            out.append(_PENDING)
+        if not searches:
+            return out
+        texts = [expand_query(self._query_text(r)) for _, r, _, _ in searches]
+        try:
+            rankings = self._rank_many(texts)
+        except Exception as e:
+            for position, *_ in searches:
+                out[position] = e
+            return out
+        for (position, request, rules, lang), ranking in zip(searches, rankings, strict=True):
+            try:
+                out[position] = self._assessment(request, rules, lang, ranking)
+            except Exception as e:
+                out[position] = e
+        return out
 
     def _query_text(self, request: TriageRequest) -> str:
         if request.history and len(request.text.split()) <= FOLLOW_UP_WORDS:
@@ -153,17 +197,30 @@ class OfflineAgent:
         return request.text
 
     def _rank(self, text: str) -> Ranking:
+        return self._rank_many([text])[0]
+
+    def _rank_many(self, texts: list[str]) -> list[Ranking]:
         self._lexical_ready.wait()
-        if self._retriever is None:
-            return Ranking(hits=(), passage_lexical=np.zeros(0), passage_dense=None)
+        retriever = self._retriever
+        if retriever is None:
+            return [
+                Ranking(hits=(), passage_lexical=np.zeros(0), passage_dense=None) for _ in texts
+            ]
+        lexical = retriever.lexical.scores_many(texts)
         if self.dense is not None and self.dense.complete:
-            q = self.dense.embedder().query([text])[0]
+            queries = self.dense.embedder().query(texts)
             # einsum, not BLAS: BLAS worker threads spin against the e5 engine's OpenMP
             # threads on small machines (a 2-core box went from 16 to 40 ms a question).
-            cosines = np.einsum("ij,j->i", self.dense.vectors, q).astype(np.float64)
+            cosines = np.einsum("ij,kj->ki", self.dense.vectors, queries).astype(np.float64)
             n = len(self.passages)
-            return self._retriever.rank(text, cosines[:n], cosines[n:])
-        return self._retriever.rank(text)
+            return [
+                retriever.rank(text, c[:n], c[n:], passage_lexical=lex)
+                for text, c, lex in zip(texts, cosines, lexical, strict=True)
+            ]
+        return [
+            retriever.rank(text, passage_lexical=lex)
+            for text, lex in zip(texts, lexical, strict=True)
+        ]
 
     def _assessment(
         self, request: TriageRequest, rules: RuleHits, lang: LanguageGuess, ranking: Ranking

@@ -89,8 +89,14 @@ class LexicalIndex:
         return [float(x) for x in (m[1:] @ m[0].T).toarray().ravel()]
 
     def scores(self, text: str) -> Vector:
-        q = self._vectorizer.transform([text])
-        return np.asarray((self._matrix @ q.T).toarray()).ravel()
+        row: Vector = self.scores_many([text])[0]
+        return row
+
+    def scores_many(self, texts: Sequence[str]) -> npt.NDArray[np.float64]:
+        """One row of passage cosines per text; a batch costs about one query."""
+        q = self._vectorizer.transform(list(texts))
+        scores: npt.NDArray[np.float64] = np.asarray((self._matrix @ q.T).toarray()).T
+        return scores
 
 
 def doc_max(
@@ -149,10 +155,14 @@ class HybridRetriever:
         passage_dense: Vector | None = None,
         title_dense: Vector | None = None,
         top: int = 10,
+        passage_lexical: Vector | None = None,
     ) -> Ranking:
-        """Rank documents; ``title_dense`` (cosines to each title) only informs confidence."""
+        """Rank documents; ``title_dense`` (cosines to each title) only informs confidence.
+
+        ``passage_lexical``: this text's lexical scores when already computed in a batch.
+        """
         n_docs = len(self.doc_ids)
-        p_lex = self.lexical.scores(text)
+        p_lex = self.lexical.scores(text) if passage_lexical is None else passage_lexical
         lex, lex_arg = doc_max(p_lex, self.passage_doc, n_docs)
         dense: Vector | None = None
         dense_arg: npt.NDArray[np.int64] | None = None
