@@ -4,16 +4,48 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Column, String, Table, Text, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlmodel import SQLModel
 
 from agents.base import Document
 from router.events import utcnow
 from router.tables import KbDocumentRow
 
 KB = KbDocumentRow.__table__  # type: ignore[attr-defined]
+
+# Where each document was ingested from (a file path, a URL, "ptv:<municipality code>"), so a
+# re-ingest of one source removes only that source's vanished documents. A table of its own
+# (not a column of kb_document): databases created before it simply gain the table, and
+# documents without a row (seeded at first start) belong to no source and are never removed
+# by a sync. ``create_schema`` creates it with the others.
+ORIGIN = Table(
+    "kb_document_origin",
+    SQLModel.metadata,
+    Column("doc_id", String, primary_key=True),
+    Column("origin", Text, nullable=False, index=True),
+)
+# Rows per IN (...) clause: well under every database's bound-parameter limit.
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class KbEntry:
+    """A stored document with its bookkeeping (for listings)."""
+
+    doc: Document
+    origin: str | None
+    content_hash: str
+    updated_at: datetime
+
+
+def _chunks(ids: Sequence[str]) -> Iterable[list[str]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield list(ids[start : start + _CHUNK])
 
 
 def content_hash(doc: Document) -> str:
@@ -62,6 +94,95 @@ class KnowledgeStore:
                     )
                 )
         return added, changed
+
+    async def catalogue(self) -> dict[str, tuple[str, str | None]]:
+        """Every stored document id → (content hash, origin or None)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(KB.c.id, KB.c.content_hash, ORIGIN.c.origin).select_from(
+                    KB.outerjoin(ORIGIN, ORIGIN.c.doc_id == KB.c.id)
+                )
+            )
+            return {r.id: (r.content_hash, r.origin) for r in rows}
+
+    async def apply(
+        self,
+        origin: str,
+        *,
+        put: Sequence[Document] = (),
+        keep: Sequence[str] = (),
+        remove: Sequence[str] = (),
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """One transaction: write ``put`` (new or changed), delete ``remove``, and record
+        ``origin`` for the written and the kept (unchanged) documents.
+
+        ``progress`` gets the number of documents written so far after each one.
+        """
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            await self._delete(conn, list(remove))
+            for n, doc in enumerate(put, 1):
+                await conn.execute(delete(KB).where(KB.c.id == doc.id))
+                await conn.execute(
+                    KB.insert().values(
+                        id=doc.id,
+                        source=doc.source,
+                        url=doc.url,
+                        departments=list(doc.departments),
+                        title=doc.title,
+                        text=doc.text,
+                        content_hash=content_hash(doc),
+                        updated_at=now,
+                    )
+                )
+                if progress is not None:
+                    progress(n)
+            owned = list(dict.fromkeys([*(d.id for d in put), *keep]))
+            for chunk in _chunks(owned):
+                await conn.execute(delete(ORIGIN).where(ORIGIN.c.doc_id.in_(chunk)))
+                await conn.execute(
+                    ORIGIN.insert(), [{"doc_id": i, "origin": origin} for i in chunk]
+                )
+
+    @staticmethod
+    async def _delete(conn: AsyncConnection, ids: list[str]) -> None:
+        for chunk in _chunks(ids):
+            await conn.execute(delete(KB).where(KB.c.id.in_(chunk)))
+            await conn.execute(delete(ORIGIN).where(ORIGIN.c.doc_id.in_(chunk)))
+
+    async def entries(self) -> list[KbEntry]:
+        """All documents with their origin and last change, by id."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(
+                    KB.c.id,
+                    KB.c.url,
+                    KB.c.departments,
+                    KB.c.title,
+                    KB.c.text,
+                    KB.c.source,
+                    KB.c.content_hash,
+                    KB.c.updated_at,
+                    ORIGIN.c.origin,
+                )
+                .select_from(KB.outerjoin(ORIGIN, ORIGIN.c.doc_id == KB.c.id))
+                .order_by(KB.c.id)
+            )
+            return [
+                KbEntry(
+                    doc=Document.model_validate(
+                        {
+                            k: r._mapping[k]
+                            for k in ("id", "url", "departments", "title", "text", "source")
+                        }
+                    ),
+                    origin=r.origin,
+                    content_hash=r.content_hash,
+                    updated_at=r.updated_at,
+                )
+                for r in rows
+            ]
 
     async def all(self) -> list[Document]:
         async with self.engine.connect() as conn:

@@ -108,9 +108,13 @@ def api(server: RunningServer) -> Iterator[httpx.Client]:
 CHROMIUM = "/usr/bin/chromium"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """Debian's headless Chromium driven by Playwright (no browser download)."""
+    """Debian's headless Chromium driven by Playwright (no browser download).
+
+    Per module: sync Playwright keeps an event loop running while it is open, which would
+    break any async test collected after it.
+    """
     if not Path(CHROMIUM).exists():
         missing("Chromium (/usr/bin/chromium)")
     from playwright.sync_api import sync_playwright
