@@ -6,14 +6,15 @@ Nothing here lives at module level: every process builds its own from ``Settings
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from faststream.nats import NatsBroker, NatsRouter
+from faststream.nats import NatsBroker
+from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -98,21 +99,37 @@ class Services:
         await self.engine.dispose()
 
 
-def web_subscribers(hub: Hub) -> NatsRouter:
-    """Live updates for the browsers connected to this process (every process gets all)."""
-    router = NatsRouter()
+async def subscribe_browsers(nc: NatsClient, hub: Hub) -> None:
+    """Live updates for the browsers connected to this process (every process gets all).
 
-    # no_reply: these subjects are JetStream-published; an automatic empty response to the
-    # publisher's reply inbox would race the stream's acknowledgement and break it.
-    @router.subscriber(subjects.reply_requested(Channel.WEB), no_reply=True)
-    async def push_web_reply(event: ReplyRequested) -> None:
-        reply_to_hub(hub, event)
+    Plain core-NATS callbacks, no FastStream handler: every reply of every conversation
+    passes through every web process, and usually no browser of it is connected here, so
+    the common case must cost one check. Never replying also keeps clear of the stream's
+    acknowledgement to the JetStream publisher.
+    """
 
-    @router.subscriber(subjects.ALL_HANDOFF, no_reply=True)
-    async def push_ticket_event(body: dict[str, Any]) -> None:
+    async def web_reply(msg: Msg) -> None:
+        if hub.idle:
+            return
+        try:
+            reply = ReplyRequested.from_json(msg.data)
+        except ValidationError:
+            log.warning("unreadable web reply event on %s", msg.subject)
+            return
+        reply_to_hub(hub, reply)
+
+    async def ticket_event(msg: Msg) -> None:
+        if not hub.listeners(CONSOLE_TOPIC):
+            return
+        try:
+            body = json.loads(msg.data)
+        except ValueError:
+            log.warning("unreadable ticket event on %s", msg.subject)
+            return
         hub.publish(CONSOLE_TOPIC, body)
 
-    return router
+    await nc.subscribe(subjects.reply_requested(Channel.WEB), cb=web_reply)
+    await nc.subscribe(subjects.ALL_HANDOFF, cb=ticket_event)
 
 
 class DeadLetterKeeper:

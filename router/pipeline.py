@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from agents.base import Assessment, TriageAgent, TriageRequest
 from router.compose import compose, new_case_number, reply_language
@@ -28,41 +29,65 @@ log = logging.getLogger(__name__)
 Settle = Callable[[list[int], list[Event]], Awaitable[None]]
 
 
-class GroupCommit:
-    """Concurrent ``record`` calls share one transaction.
+@dataclass(slots=True)
+class _Waiting:
+    outcomes: list[Outcome]
+    positions: list[int]
+    settle: Settle
+    done: asyncio.Future[None]
 
-    The first caller commits at once; callers arriving meanwhile wait and then go together.
-    Each gets back only the events of its own conversations.
+
+class GroupCommit:
+    """Conversations that finish together are recorded and settled together.
+
+    The first caller commits at once; callers arriving meanwhile wait and then go together
+    in one transaction, one publish and one round of acks (per ``settle``), which is what a
+    fast agent's whole batch costs. A slow conversation only delays itself.
     """
 
     def __init__(self, record: Callable[[Sequence[Outcome]], Awaitable[list[Event]]]) -> None:
         self._record = record
-        self._waiting: list[tuple[list[Outcome], asyncio.Future[list[Event]]]] = []
+        self._waiting: list[_Waiting] = []
         self._lock = asyncio.Lock()
 
-    async def __call__(self, outcomes: list[Outcome]) -> list[Event]:
-        future: asyncio.Future[list[Event]] = asyncio.get_running_loop().create_future()
-        self._waiting.append((outcomes, future))
+    async def __call__(self, outcomes: list[Outcome], positions: list[int], settle: Settle) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiting(outcomes, positions, settle, done))
+        # Let the conversations finishing in this same turn of the loop join the commit.
+        await asyncio.sleep(0)
         async with self._lock:
-            if not future.done():
+            if not done.done():
                 await self._commit_waiting()
-        return await future
+        await done
 
     async def _commit_waiting(self) -> None:
         waiting, self._waiting = self._waiting, []
         try:
-            events = await self._record([o for group, _ in waiting for o in group])
+            events = await self._record([o for w in waiting for o in w.outcomes])
         except asyncio.CancelledError:
-            for _, f in waiting:
-                f.cancel()
+            for w in waiting:
+                w.done.cancel()
             raise
         except Exception as e:
-            for _, f in waiting:
-                f.set_exception(e)
+            for w in waiting:
+                w.done.set_exception(e)
             return
-        for group, f in waiting:
-            mine = {o.intake.conversation.id for o in group}
-            f.set_result([e for e in events if e.conversation_id in mine])
+        by_settle: dict[Settle, list[_Waiting]] = {}
+        for w in waiting:
+            by_settle.setdefault(w.settle, []).append(w)
+        for settle, group in by_settle.items():
+            mine = {o.intake.conversation.id for w in group for o in w.outcomes}
+            try:
+                await settle(
+                    [p for w in group for p in w.positions],
+                    [e for e in events if e.conversation_id in mine],
+                )
+            except Exception as e:
+                for w in group:
+                    w.done.set_exception(e)
+            else:
+                for w in group:
+                    w.done.set_result(None)
 
 
 class Pipeline:
@@ -126,9 +151,8 @@ class Pipeline:
             outcome = await self._one(intake, state, policy)
             state = outcome.conversation_after
             outcomes.append(outcome)
-        out = await self.record(outcomes)
+        await self.record(outcomes, [p for _, positions in items for p in positions], settle)
         self._observe(outcomes)
-        await settle([p for _, positions in items for p in positions], out)
 
     async def _triage(
         self, intake: Intake, state: ConversationState

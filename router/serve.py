@@ -25,7 +25,7 @@ from router.app import (
     create_web_app,
     initial_policy,
     load_knowledge,
-    web_subscribers,
+    subscribe_browsers,
 )
 from router.embedded import EmbeddedNats
 from router.metrics import Metrics, fresh_workers_dir
@@ -131,9 +131,9 @@ async def run(settings: Settings, *, web: bool = True, worker: bool = True) -> N
     router_worker: RouterWorker | None = None
     children: WorkerProcesses | None = None
     try:
-        if web:
-            services.broker.include_router(web_subscribers(services.hub))
         await services.start()
+        if web:
+            await subscribe_browsers(services.broker.connection, services.hub)
         if worker and not in_process:
             children = WorkerProcesses(
                 settings, nats_url, settings.worker_processes, metrics_dir=metrics_dir

@@ -42,5 +42,10 @@ class Hub:
                 if not self._listeners[t]:
                     del self._listeners[t]
 
+    @property
+    def idle(self) -> bool:
+        """No browser is connected to this process."""
+        return not self._listeners
+
     def listeners(self, topic: str) -> int:
         return len(self._listeners.get(topic, ()))
