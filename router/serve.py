@@ -102,6 +102,7 @@ async def run(settings: Settings, *, web: bool = True, worker: bool = True) -> N
     workers as child processes (0: the router in this process too).
     """
     started = time.monotonic()
+    part = "serve" if web and worker else "gateway" if web else "worker"
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -174,14 +175,15 @@ async def run(settings: Settings, *, web: bool = True, worker: bool = True) -> N
             url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
             _write_runtime_file(settings.data_dir, url, nats_url)
             print(_banner(url, settings, password, embedded=nats is not None), flush=True)
-        log.info("started in %.1f s", time.monotonic() - started)
+        log.info("%s started in %.1f s", part, time.monotonic() - started)
         stop_wait = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
         stop_wait.cancel()
         for t in done:
             if t is not stop_wait and t.exception():
                 log.error("%s stopped unexpectedly", t.get_name(), exc_info=t.exception())
-        print("\n  Stopping: finishing messages in hand …", flush=True)
+        if web:  # the process in the foreground speaks for the whole
+            print("\n  Stopping: finishing messages in hand …", flush=True)
     finally:
         if server is not None:
             server.should_exit = True
@@ -198,7 +200,7 @@ async def run(settings: Settings, *, web: bool = True, worker: bool = True) -> N
             sock.close()
         with contextlib.suppress(FileNotFoundError):
             (settings.data_dir / "serve.json").unlink()
-        log.info("stopped")
+        log.info("%s stopped", part)
 
 
 async def _wait_for_workers(
