@@ -214,7 +214,7 @@ def personal_case_hit(text: str, normalised: str) -> str | None:
 def apply_rules(text: str) -> RuleHits:
     n = normalise(text)
     # Sentence by sentence, so "now" in one sentence does not make another one urgent.
-    clauses = (normalise(c) for c in _SENTENCE_BREAK.split(text))
+    clauses = (normalise(c) for c in _SENTENCE_BREAK.split(text))  # as in is_urgent()
     return RuleHits(
         urgent=next((hit for c in clauses if (hit := urgent_hit(c))), None),
         personal_case=personal_case_hit(text, n),
@@ -260,3 +260,8 @@ def preload() -> None:
     for phrases in (URGENT_STRONG, PERSONAL_CASE, WANTS_HUMAN, *FACT_QUESTIONS.values()):
         compile_phrases(phrases)
     compile_phrases(URGENT_NEAR, NEAR_WORDS)
+
+
+def is_urgent(text: str) -> bool:
+    """Only the urgency rules (danger to life or health, violence, a child in danger, self-harm)."""
+    return any(urgent_hit(normalise(c)) for c in _SENTENCE_BREAK.split(text))

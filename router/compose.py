@@ -41,9 +41,14 @@ def compose(
     disclosed: bool,
     case_number: str | None = None,
 ) -> Outgoing | None:
-    """The message to send for a decision, or None when nothing is said (HOLD)."""
+    """The message to send for a decision, or None when nothing is said (HOLD).
+
+    A held message that reads as urgent still gets the emergency guidance at once.
+    """
     match decision.action:
         case Action.HOLD:
+            if decision.urgent:
+                return Outgoing(Role.SYSTEM, phrases.held_urgent(language))
             return None
         case Action.HANDOFF:
             if case_number is None:

@@ -64,6 +64,9 @@ class Situation(BaseModel):
     clarifications: int = Field(0, ge=0)
     # Words in the resident's message (short messages get a clarifying question first).
     message_words: int = Field(0, ge=0)
+    # While a person owns the conversation the AI does not triage; the urgency rules still
+    # read every message, so that danger is never left waiting for a person.
+    screened_urgent: bool = False
 
 
 class Decision(BaseModel):
@@ -87,7 +90,7 @@ def decide(situation: Situation, policy: Policy) -> Decision:
     topic_queue = policy.queue_for(a.department if a else None)
     threshold = policy.threshold_for(topic_queue)
     queue = policy.ticket_queue_for(a.department, a.confidence) if a else policy.default_queue
-    urgent = bool(a and a.urgent)
+    urgent = bool(a and a.urgent) or situation.screened_urgent
 
     def out(
         action: Action,

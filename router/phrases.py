@@ -59,6 +59,11 @@ _T: Final[dict[str, dict[str, str]]] = {
             "now. This service is not an emergency service."
         ),
     },
+    "held_urgent": {
+        "fi": "Viestisi on merkitty kiireelliseksi asiaasi hoitavalle henkilölle.",
+        "sv": "Ditt meddelande har markerats som brådskande för den som sköter ditt ärende.",
+        "en": "Your message has been marked urgent for the person handling your case.",
+    },
     "clarify.greeting": {
         "fi": "Hei! Miten voin auttaa? Kerro kysymyksesi omin sanoin.",
         "sv": "Hej! Hur kan jag hjälpa dig? Beskriv din fråga med egna ord.",
@@ -114,6 +119,10 @@ def disclosure(language: str | None) -> str:
 def handoff_ack(language: str | None, case_number: str, *, urgent: bool) -> str:
     ack = phrase("handoff", language, case=case_number)
     return f"{phrase('emergency', language)}\n\n{ack}" if urgent else ack
+
+
+def held_urgent(language: str | None) -> str:
+    return f"{phrase('emergency', language)}\n\n{phrase('held_urgent', language)}"
 
 
 def clarify(language: str | None, kind: ClarifyKind) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from agents.base import Assessment, TriageAgent, TriageRequest
+from agents.rules import is_urgent
 from router.compose import compose, new_case_number, reply_language
 from router.decide import Action, AgentFailure, ClarifyKind, Owner, Situation, decide
 from router.events import Event, MessageReceived, new_id
@@ -177,8 +178,11 @@ class Pipeline:
         started = time.perf_counter()
         assessment: Assessment | None = None
         failure: AgentFailure | None = None
+        screened_urgent = False
         if state.owner is Owner.AI:
             assessment, failure = await self._triage(intake, state)
+        else:
+            screened_urgent = is_urgent(intake.event.text)
         latency_ms = (time.perf_counter() - started) * 1000
         decision = decide(
             Situation(
@@ -188,6 +192,7 @@ class Pipeline:
                 ai_turns=state.ai_turns,
                 clarifications=state.clarifications,
                 message_words=len(intake.event.text.split()),
+                screened_urgent=screened_urgent,
             ),
             policy,
         )

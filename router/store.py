@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from agents.base import Assessment
@@ -316,7 +316,9 @@ class RouterStore:
                     }
                 )
             elif d.action is Action.HOLD and o.intake.open_ticket is not None:
-                touched_tickets.append({"b_id": o.intake.open_ticket.id, "b_now": o.created_at})
+                touched_tickets.append(
+                    {"b_id": o.intake.open_ticket.id, "b_now": o.created_at, "b_urgent": d.urgent}
+                )
 
         async with self.engine.begin() as conn:
             ticket_ids: dict[str, int] = {}
@@ -343,7 +345,11 @@ class RouterStore:
                 await conn.execute(
                     update(TICKET)
                     .where(TICKET.c.id == bindparam("b_id"))
-                    .values(updated_at=bindparam("b_now")),
+                    # A ticket once urgent stays urgent.
+                    .values(
+                        updated_at=bindparam("b_now"),
+                        urgent=or_(TICKET.c.urgent, bindparam("b_urgent")),
+                    ),
                     touched_tickets,
                 )
             now = utcnow()
@@ -394,6 +400,7 @@ class RouterStore:
                         case_number=t.case_number,
                         queue=t.queue,
                         reason="resident_message",
+                        urgent=o.decision.urgent,
                         language=o.language,
                         new_ticket=False,
                     )

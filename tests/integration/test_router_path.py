@@ -212,6 +212,37 @@ async def test_a_person_owned_conversation_gets_no_ai_reply(
         assert handoffs[1].case_number == handoffs[0].case_number
 
 
+async def test_an_urgent_message_in_a_person_owned_conversation_gets_guidance_at_once(
+    tmp_path: Path, nats_url: str, database_url: str
+) -> None:
+    async with services(make_settings(tmp_path, nats_url, database_url)) as svc:
+        handoffs = await collect(svc, ALL_HANDOFF, HandoffRequested)
+        replies = await collect(svc, reply_requested(Channel.SMS), ReplyRequested)
+        agent = answering()
+        async with worker(svc, agent):
+            await svc.publisher.publish(sms("Haluan puhua ihmisen kanssa", "SM-u1"))
+            await eventually(lambda: _count_is(svc, "ticket", 1), what="a ticket")
+            (ticket,) = await rows(svc, "ticket")
+            assert not ticket["urgent"]
+            await svc.publisher.publish(sms("Isäni ei hengitä!", "SM-u2"))
+            await eventually(lambda: _has(replies, 2), what="the emergency guidance")
+            await eventually(lambda: _true(len(handoffs) == 2), what="the ticket update")
+        assert agent.calls == 1  # still no AI triage while a person owns the conversation
+        guidance = replies[1]
+        assert guidance.role is Role.SYSTEM
+        assert "112" in guidance.text
+        assert handoffs[1].urgent and not handoffs[1].new_ticket
+        (ticket,) = await rows(svc, "ticket")
+        assert ticket["urgent"]
+        # A later ordinary message does not clear the flag.
+        async with worker(svc, agent):
+            await svc.publisher.publish(sms("Kiitos, odotan.", "SM-u3"))
+            await eventually(lambda: _count_is(svc, "decision", 3), what="three decisions")
+        (ticket,) = await rows(svc, "ticket")
+        assert ticket["urgent"]
+        assert await count(svc, "message", role="ai") == 0
+
+
 async def _true(value: bool) -> bool:
     return value
 

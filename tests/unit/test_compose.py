@@ -8,8 +8,9 @@ import pytest
 from agents.base import Assessment
 from router import phrases
 from router.compose import compose, new_case_number
-from router.decide import Action, ClarifyKind, Decision, HandoffReason
+from router.decide import Action, ClarifyKind, Decision, HandoffReason, Owner, Situation, decide
 from router.events import Role, SourceRef
+from router.policy import Policy
 
 SOURCE = SourceRef(doc_id="d1", title="Kirjastopalvelut", url="https://kunta.fi/kirjasto")
 
@@ -84,6 +85,14 @@ def test_urgent_handoff_leads_with_emergency_guidance(lang: str) -> None:
     assert out is not None
     assert out.text.startswith(phrases.phrase("emergency", lang))
     assert "112" in out.text.split("\n")[0]
+
+
+def test_an_urgent_held_message_gets_the_emergency_guidance() -> None:
+    d = decide(Situation(assessment=None, owner=Owner.HUMAN, screened_urgent=True), Policy())
+    assert d.action is Action.HOLD and d.urgent
+    out = compose(d, None, language="sv", disclosed=True)
+    assert out is not None and out.role is Role.SYSTEM
+    assert "112" in out.text and "brådskande" in out.text
 
 
 def test_hold_says_nothing() -> None:
