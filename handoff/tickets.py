@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -83,6 +84,15 @@ class TicketClosed(RuntimeError):
     pass
 
 
+class TicketForbidden(PermissionError):
+    """The ticket is in a queue the caller does not work in."""
+
+
+def _check_queue(ticket_id: int, queue: str, allowed: Collection[str] | None) -> None:
+    if allowed is not None and queue not in allowed:
+        raise TicketForbidden(ticket_id)
+
+
 def _summary_columns() -> list[Any]:
     t, c = TICKET.c, CONVERSATION.c
     # The resident's latest message, shown in the queue list.
@@ -127,13 +137,14 @@ class TicketService:
         )
         if status:
             q = q.where(t.status == status)
-        if queues:
+        if queues is not None:  # an empty list: no queue, no tickets
             q = q.where(t.queue.in_(queues))
         async with self.engine.connect() as conn:
             rows = await conn.execute(q)
             return [TicketSummary.model_validate(dict(r._mapping)) for r in rows]
 
-    async def get(self, ticket_id: int) -> TicketDetail:
+    async def get(self, ticket_id: int, *, allowed: Collection[str] | None = None) -> TicketDetail:
+        """One ticket with its transcript; ``allowed``: the caller's queues (None: all)."""
         t, c = TICKET.c, CONVERSATION.c
         async with self.engine.connect() as conn:
             row = (
@@ -155,12 +166,15 @@ class TicketService:
             ).one_or_none()
         if row is None:
             raise TicketNotFound(ticket_id)
+        _check_queue(ticket_id, row.queue, allowed)
         transcript = await self.conversations.staff_messages(row.conversation_id)
         return TicketDetail.model_validate(
             {**row._mapping, "address": shown_address(row.address), "transcript": transcript}
         )
 
-    async def reply(self, ticket_id: int, text: str, author: str) -> tuple[str, bool]:
+    async def reply(
+        self, ticket_id: int, text: str, author: str, *, allowed: Collection[str] | None = None
+    ) -> tuple[str, bool]:
         """Store an agent's reply and send it on the resident's own channel.
 
         Returns the message id and whether it was queued for delivery; a stored reply that
@@ -173,6 +187,7 @@ class TicketService:
                 await conn.execute(
                     select(
                         TICKET.c.status,
+                        TICKET.c.queue,
                         TICKET.c.conversation_id,
                         TICKET.c.case_number,
                         TICKET.c.language,
@@ -185,6 +200,7 @@ class TicketService:
             ).one_or_none()
             if row is None:
                 raise TicketNotFound(ticket_id)
+            _check_queue(ticket_id, row.queue, allowed)
             if row.status == "resolved":
                 raise TicketClosed(ticket_id)
             channel = Channel(row.channel)
@@ -229,7 +245,9 @@ class TicketService:
             return message_id, False
         return message_id, True
 
-    async def resolve(self, ticket_id: int, by: str) -> TicketDetail:
+    async def resolve(
+        self, ticket_id: int, by: str, *, allowed: Collection[str] | None = None
+    ) -> TicketDetail:
         """Close the case; the conversation goes back to the AI for new questions."""
         now = utcnow()
         async with self.engine.begin() as conn:
@@ -245,6 +263,7 @@ class TicketService:
             ).one_or_none()
             if row is None:
                 raise TicketNotFound(ticket_id)
+            _check_queue(ticket_id, row.queue, allowed)
             if row.status != "resolved":
                 await conn.execute(
                     update(TICKET)
@@ -266,4 +285,4 @@ class TicketService:
                     resolved_by=by,
                 )
             )
-        return await self.get(ticket_id)
+        return await self.get(ticket_id, allowed=allowed)

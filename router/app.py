@@ -10,6 +10,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -24,9 +25,10 @@ from agents.knowledge.store import KnowledgeStore, read_docs_jsonl
 from channels.web.api import STATIC as CHAT_STATIC
 from channels.web.api import chat_router, reply_to_hub
 from channels.web.hub import Hub
-from handoff.auth import DemoAuth
+from handoff.auth import StaffAuth
 from handoff.console.api import CONSOLE_TOPIC, console_router
 from handoff.queues import DEFAULT_QUEUES, default_policy
+from handoff.staff import SessionPolicy, StaffStore
 from handoff.tickets import TicketService
 from router import subjects
 from router.bus import ConsumerSpec, EventPublisher, ensure_streams, run_batches
@@ -177,7 +179,18 @@ class DeadLetterKeeper:
         await asyncio.gather(*(m.ack() for m in msgs))
 
 
-def create_web_app(services: Services, *, console_password: str) -> FastAPI:
+def staff_store(services: Services) -> StaffStore:
+    s = services.settings
+    return StaffStore(
+        services.engine,
+        SessionPolicy(
+            idle=timedelta(hours=s.session_idle_hours),
+            lifetime=timedelta(hours=s.session_max_hours),
+        ),
+    )
+
+
+def create_web_app(services: Services) -> FastAPI:
     s = services.settings
     app = FastAPI(
         title="Neuvonta",
@@ -187,7 +200,7 @@ def create_web_app(services: Services, *, console_password: str) -> FastAPI:
         openapi_url="/api/openapi.json",
     )
     publisher = services.publisher
-    auth = DemoAuth(s.console_user, console_password)
+    auth = StaffAuth(staff_store(services), queues=DEFAULT_QUEUES, public_url=s.public_url)
     app.include_router(
         chat_router(
             conversations=Conversations(services.engine),
@@ -197,12 +210,14 @@ def create_web_app(services: Services, *, console_password: str) -> FastAPI:
             max_chars=s.max_message_chars,
         )
     )
+    app.include_router(auth.router())
     app.include_router(
         console_router(
             tickets=TicketService(services.engine, publisher),
             queues=DEFAULT_QUEUES,
             hub=services.hub,
-            current_user=auth.dependency(),  # type: ignore[arg-type]
+            current_user=auth.current_user,
+            still_signed_in=auth.still_signed_in,
         )
     )
     app.include_router(

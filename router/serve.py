@@ -16,7 +16,7 @@ from pathlib import Path
 
 import uvicorn
 
-from handoff.auth import demo_password
+from handoff.auth import decoy_hash, ensure_demo_user
 from router import subjects
 from router.app import (
     RouterWorker,
@@ -25,6 +25,7 @@ from router.app import (
     create_web_app,
     initial_policy,
     load_knowledge,
+    staff_store,
     subscribe_browsers,
 )
 from router.embedded import EmbeddedNats
@@ -64,14 +65,19 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _banner(url: str, settings: Settings, password: str, *, embedded: bool) -> str:
+def _banner(url: str, settings: Settings, password: str | None, *, embedded: bool) -> str:
+    login = (
+        f"      demo login:         {settings.console_user.strip().lower()} / {password}"
+        if password
+        else "      sign in:            staff accounts (neuvonta users add / list)"
+    )
     lines = [
         "",
         "  Neuvonta is running.",
         "",
         f"  Web chat (residents):   {url}/",
         f"  Agent console:          {url}/console",
-        f"      demo login:         {settings.console_user} / {password}",
+        login,
         f"  API documentation:      {url}/api/docs",
         f"  Health and metrics:     {url}/healthz · {url}/metrics",
         "",
@@ -155,8 +161,12 @@ async def run(settings: Settings, *, web: bool = True, worker: bool = True) -> N
             tasks.append(asyncio.create_task(router_worker.run(), name="router"))
             await asyncio.wait_for(router_worker.ready.wait(), timeout=30)
         if web and sock is not None:
-            password = demo_password(settings.data_dir, _secret(settings))
-            app = create_web_app(services, console_password=password)
+            password = await ensure_demo_user(
+                staff_store(services), settings.console_user, settings.data_dir, _secret(settings)
+            )
+            # Made now, the first sign-in to an unknown account takes no longer than others.
+            await asyncio.to_thread(decoy_hash)
+            app = create_web_app(services)
             server = _Server(
                 uvicorn.Config(
                     app,

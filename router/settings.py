@@ -45,9 +45,13 @@ class Settings(BaseSettings):
     router_batch: Annotated[int, Field(ge=1, le=1024)] = 128
     ack_wait: Annotated[float, Field(gt=0)] = 30.0
 
-    # Until the full console login arrives, the console sits behind one demo account.
+    # The admin account the first start creates when there are no console accounts at all
+    # (the demo login); its password: this, or one generated into the data folder.
     console_user: str = "demo"
     console_password: SecretStr | None = None
+    # A console session ends after this long without requests, and this long after sign-in.
+    session_idle_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 8.0
+    session_max_hours: Annotated[float, Field(gt=0, le=24 * 90)] = 24.0
 
     public_url: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

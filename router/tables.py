@@ -153,3 +153,36 @@ class DeadLetterRow(SQLModel, table=True):
     deliveries: int
     payload: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = _ts(index=True)
+
+
+class StaffUserRow(SQLModel, table=True):
+    """A person who works in the agent console. Operations live in ``handoff.staff``."""
+
+    __tablename__ = "staff_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True)
+    # argon2id, in the encoded form that carries its own salt and parameters.
+    password_hash: str
+    # agent | admin
+    role: str
+    # The queues an agent works in (admins see all).
+    queues: list[str] = _json()
+    disabled: bool = False
+    created_at: datetime = _ts()
+    last_login_at: datetime | None = _ts(nullable=True)
+
+
+class StaffSessionRow(SQLModel, table=True):
+    """A signed-in browser. Only hashes are kept: the tokens live in the browser's cookies."""
+
+    __tablename__ = "staff_session"
+
+    # SHA-256 (hex) of the session token and of the CSRF token issued with it.
+    token_hash: str = Field(primary_key=True)
+    csrf_hash: str
+    user_id: int = Field(index=True, foreign_key="staff_user.id")
+    created_at: datetime = _ts()
+    last_seen_at: datetime = _ts()
+    # The absolute end; an idle session ends earlier.
+    expires_at: datetime = _ts(index=True)

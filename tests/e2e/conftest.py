@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,20 @@ import pytest
 from tests.conftest import missing
 
 REPO = Path(__file__).resolve().parents[2]
+# The first start creates the admin demo account with this password.
+DEMO_USER = "demo"
+DEMO_PASSWORD = "e2e-secret"
+
+
+def _env() -> dict[str, str]:
+    env = {
+        **os.environ,
+        "NEUVONTA_CONSOLE_PASSWORD": DEMO_PASSWORD,
+        "NEUVONTA_LOG_LEVEL": "INFO",
+    }
+    for leak in ("NATS_URL", "DATABASE_URL", "NEUVONTA_NATS_URL", "NEUVONTA_DATABASE_URL"):
+        env.pop(leak, None)
+    return env
 
 
 @dataclass(frozen=True)
@@ -28,9 +43,50 @@ class RunningServer:
     user: str
     password: str
 
-    @property
-    def auth(self) -> tuple[str, str]:
-        return (self.user, self.password)
+    @contextlib.contextmanager
+    def staff_client(
+        self,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float | httpx.Timeout = 10,
+    ) -> Iterator[httpx.Client]:
+        """An httpx client signed in to the console API (the demo admin unless told) that
+        sends the CSRF header; it signs out at the end."""
+        with httpx.Client(base_url=self.url, timeout=timeout) as client:
+            r = client.post(
+                "/api/auth/login",
+                json={"username": username or self.user, "password": password or self.password},
+            )
+            assert r.status_code == 200, r.text
+            client.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+            yield client
+            client.post("/api/auth/logout")
+
+    def users(self, *args: str, stdin: str = "") -> str:
+        """``neuvonta users …`` on this server's data folder (the server sees it at once)."""
+        done = subprocess.run(
+            [sys.executable, "-m", "router.cli", "users", *args, "--data-dir", str(self.data_dir)],
+            input=stdin,
+            text=True,
+            cwd=REPO,
+            env=_env(),
+            capture_output=True,
+            check=True,
+        )
+        return done.stdout
+
+    def add_user(
+        self, username: str, password: str, role: str = "agent", queues: Sequence[str] = ()
+    ) -> None:
+        self.users(
+            "add",
+            username,
+            "--role",
+            role,
+            *(arg for q in queues for arg in ("--queue", q)),
+            "--password-stdin",
+            stdin=password + "\n",
+        )
 
     def log(self) -> str:
         path = self.data_dir / "serve.log"
@@ -39,13 +95,7 @@ class RunningServer:
 
 def start_server(data_dir: Path, *args: str, timeout: float = 60.0) -> RunningServer:
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "NEUVONTA_CONSOLE_PASSWORD": "e2e-secret",
-        "NEUVONTA_LOG_LEVEL": "INFO",
-    }
-    for leak in ("NATS_URL", "DATABASE_URL", "NEUVONTA_NATS_URL", "NEUVONTA_DATABASE_URL"):
-        env.pop(leak, None)
+    env = _env()
     with (data_dir / "serve.log").open("wb") as log:
         process = subprocess.Popen(
             [
@@ -73,7 +123,7 @@ def start_server(data_dir: Path, *args: str, timeout: float = 60.0) -> RunningSe
             )
         if runtime.exists():
             url = json.loads(runtime.read_text())["url"]
-            return RunningServer(url, data_dir, process, "demo", "e2e-secret")
+            return RunningServer(url, data_dir, process, DEMO_USER, DEMO_PASSWORD)
         time.sleep(0.1)
     process.kill()
     raise AssertionError("neuvonta serve did not start in time")
@@ -101,7 +151,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 @pytest.fixture
 def api(server: RunningServer) -> Iterator[httpx.Client]:
+    """A client with no sign-in, as a resident's browser."""
     with httpx.Client(base_url=server.url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def staff(server: RunningServer) -> Iterator[httpx.Client]:
+    """A client signed in to the console API as the demo admin."""
+    with server.staff_client() as client:
         yield client
 
 

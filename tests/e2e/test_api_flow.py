@@ -65,7 +65,7 @@ def test_a_library_question_in_finnish_gets_an_ai_answer_with_a_source(
 
 
 def test_asking_for_a_person_opens_a_ticket_and_the_agent_reply_reaches_the_chat(
-    api: httpx.Client, server: RunningServer
+    api: httpx.Client, staff: httpx.Client, server: RunningServer
 ) -> None:
     sid = new_session(api, "en")
     send(api, sid, "I want to talk to a person please.")
@@ -76,13 +76,13 @@ def test_asking_for_a_person_opens_a_ticket_and_the_agent_reply_reaches_the_chat
     assert "person" in notice["text"]
     assert not any(m["role"] == "ai" for m in messages)
 
-    tickets = api.get("/api/tickets", auth=server.auth).json()
+    tickets = staff.get("/api/tickets").json()
     ticket = next(t for t in tickets if t["case_number"] == case.group())
     assert ticket["reason"] == "asked_for_human"
     assert ticket["language"] == "en"
     # No topic in the message: the general queue, not a guess from the retrieval.
     assert ticket["queue"] == "general"
-    detail = api.get(f"/api/tickets/{ticket['id']}", auth=server.auth).json()
+    detail = staff.get(f"/api/tickets/{ticket['id']}").json()
     assert [m["role"] for m in detail["transcript"]] == ["resident", "system"]
     # The session id is the resident's key to the chat; staff see a fingerprint only.
     assert detail["address"].startswith("web:")
@@ -109,9 +109,8 @@ def test_asking_for_a_person_opens_a_ticket_and_the_agent_reply_reaches_the_chat
     t = threading.Thread(target=listen, daemon=True)
     t.start()
     assert listening.wait(10)
-    r = api.post(
+    r = staff.post(
         f"/api/tickets/{ticket['id']}/reply",
-        auth=server.auth,
         json={"text": "Hello, this is Anna from customer service."},
     )
     assert r.status_code == 202, r.text
@@ -127,7 +126,7 @@ def test_asking_for_a_person_opens_a_ticket_and_the_agent_reply_reaches_the_chat
     roles = [m["role"] for m in api.get(f"/api/chat/sessions/{sid}/messages").json()]
     assert roles == ["resident", "system", "agent", "resident"]
 
-    resolved = api.post(f"/api/tickets/{ticket['id']}/resolve", auth=server.auth)
+    resolved = staff.post(f"/api/tickets/{ticket['id']}/resolve")
     assert resolved.json()["status"] == "resolved"
 
 
@@ -140,7 +139,7 @@ def test_urgent_messages_get_emergency_guidance_and_a_ticket(api: httpx.Client) 
     assert CASE.search(notice["text"])
 
 
-def test_bad_input_gets_a_clear_error(api: httpx.Client, server: RunningServer) -> None:
+def test_bad_input_gets_a_clear_error(api: httpx.Client) -> None:
     sid = new_session(api)
     r = api.post(f"/api/chat/sessions/{sid}/messages", json={"text": "   "})
     assert r.status_code == 422
@@ -156,9 +155,13 @@ def test_bad_input_gets_a_clear_error(api: httpx.Client, server: RunningServer) 
         headers={"content-type": "application/json"},
     )
     assert r.status_code == 422
-    assert api.get("/api/tickets").status_code == 401
-    assert api.get("/api/tickets", auth=("demo", "wrong")).status_code == 401
-    assert api.get("/console").status_code == 401
+    r = api.get("/api/tickets")
+    assert r.status_code == 401
+    assert r.json() == {"detail": "Sign in to use the console."}
+    r = api.post("/api/auth/login", json={"username": "demo", "password": "wrong"})
+    assert r.status_code == 401
+    assert "wrong username or password" in r.json()["detail"]
+    assert api.get("/console").status_code == 200  # the page with its sign-in form
 
 
 def test_a_retried_message_is_stored_once(api: httpx.Client) -> None:
@@ -197,6 +200,7 @@ def test_a_restart_keeps_the_data_and_starts_quickly(tmp_path: Any) -> None:
     finally:
         assert stop_server(first) == 0
     assert "Stopping" in first.log()
+    assert "created the admin demo" in first.log()
     started = time.monotonic()
     second = start_server(data)
     try:
@@ -206,6 +210,11 @@ def test_a_restart_keeps_the_data_and_starts_quickly(tmp_path: Any) -> None:
             assert roles == ["resident", "ai"]
             send(api, sid, "Entä ammattikouluun?")
             wait_for(api, sid, "ai", count=2)
+        # The demo account came with the first start only, and still signs in.
+        assert "created the admin" not in second.log()
+        assert "demo login:         demo / e2e-secret" in second.log()
+        with second.staff_client() as staff:
+            assert staff.get("/api/auth/me").json()["role"] == "admin"
     finally:
         assert stop_server(second) == 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
+from handoff.queues import DEFAULT_QUEUES
 from tests.e2e.axe import assert_no_violations
 from tests.e2e.conftest import RunningServer
 from tests.e2e.test_api_flow import CASE, new_session, send, wait_for
@@ -30,7 +32,7 @@ class Handoff:
         return str(self.ticket["case_number"])
 
 
-def open_handoff(api: httpx.Client, server: RunningServer, text: str = ASK_FOR_PERSON) -> Handoff:
+def open_handoff(api: httpx.Client, staff: httpx.Client, text: str = ASK_FOR_PERSON) -> Handoff:
     """A resident asks for a person over the chat API; returns the ticket that opened."""
     sid = new_session(api, "fi")
     send(api, sid, text)
@@ -39,7 +41,7 @@ def open_handoff(api: httpx.Client, server: RunningServer, text: str = ASK_FOR_P
     assert case, notice["text"]
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        tickets = api.get("/api/tickets", params={"status": "all"}, auth=server.auth).json()
+        tickets = staff.get("/api/tickets", params={"status": "all"}).json()
         for ticket in tickets:
             if ticket["case_number"] == case.group():
                 return Handoff(sid, ticket)
@@ -47,18 +49,31 @@ def open_handoff(api: httpx.Client, server: RunningServer, text: str = ASK_FOR_P
     raise AssertionError(f"no ticket {case.group()} in the console API")
 
 
+def sign_in(page: Page, username: str, password: str) -> None:
+    """Through the console's sign-in form, with the keyboard only."""
+    expect(page.get_by_role("heading", name="Kirjaudu sisään")).to_be_visible(timeout=TIMEOUT)
+    expect(page.get_by_label("Käyttäjätunnus")).to_be_focused()  # where the page starts
+    page.keyboard.type(username)
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Salasana")).to_be_focused()
+    page.keyboard.type(password)
+    page.keyboard.press("Enter")
+
+
+def new_console_context(browser: Browser, server: RunningServer) -> BrowserContext:
+    return browser.new_context(
+        base_url=server.url, locale="fi-FI", viewport={"width": 1280, "height": 900}
+    )
+
+
 @pytest.fixture
 def console(browser: Browser, server: RunningServer) -> Iterator[Page]:
-    """The console signed in as the demo agent, in Finnish, with live updates on."""
-    context = browser.new_context(
-        base_url=server.url,
-        locale="fi-FI",
-        viewport={"width": 1280, "height": 900},
-        http_credentials={"username": server.user, "password": server.password},
-    )
+    """The console signed in as the demo admin, in Finnish, with live updates on."""
+    context = new_console_context(browser, server)
     page = context.new_page()
     try:
         page.goto("/console")
+        sign_in(page, server.user, server.password)
         expect(page.locator("#live")).to_have_attribute("data-state", "on", timeout=TIMEOUT)
         expect(page.locator("#ticket-count")).not_to_have_text("Ladataan…")
         yield page
@@ -88,21 +103,160 @@ def ticket_button(console: Page, case: str) -> Locator:
     return console.locator("#ticket-list .ticket", has_text=case)
 
 
-def test_the_console_asks_for_a_sign_in(api: httpx.Client) -> None:
-    r = api.get("/console")
-    assert r.status_code == 401
-    assert r.headers["www-authenticate"].startswith("Basic")
+def test_signing_in_and_out_with_the_keyboard(
+    browser: Browser, server: RunningServer, api: httpx.Client
+) -> None:
+    assert api.get("/console").status_code == 200  # the page; the data needs a sign-in
+    assert api.get("/api/tickets").status_code == 401
+    context = new_console_context(browser, server)
+    page = context.new_page()
+    try:
+        page.goto("/console")
+        expect(page.get_by_role("heading", name="Kirjaudu sisään")).to_be_visible()
+        expect(page.locator("#console-view")).to_be_hidden()
+        assert_no_violations(page, "sign-in form")
+
+        # A wrong password: one message for every failure, announced; type it again.
+        sign_in(page, server.user, "wrong-password")
+        message = page.locator("#login-message")
+        expect(message).to_have_text(
+            "Kirjautuminen epäonnistui. Tarkista käyttäjätunnus ja salasana."
+        )
+        expect(message).to_have_attribute("aria-live", "assertive")
+        password = page.get_by_label("Salasana")
+        expect(password).to_be_focused()
+        expect(password).to_have_value("")
+        assert_no_violations(page, "sign-in error")
+        page.keyboard.type(server.password)
+        page.keyboard.press("Enter")
+
+        expect(page.locator("#account-name")).to_have_text("Kirjautunut: demo")
+        expect(page.locator("#ticket-list-title")).to_be_focused()
+        expect(page.locator("#live")).to_have_attribute("data-state", "on", timeout=TIMEOUT)
+        expect(page.locator("#login-view")).to_be_hidden()
+        # The session cookie is out of the script's reach; the CSRF token is for it to send.
+        cookies = page.evaluate("() => document.cookie")
+        assert "neuvonta_csrf=" in cookies and "neuvonta_session" not in cookies
+        page.reload()  # the session outlives the page
+        expect(page.locator("#account-name")).to_have_text("Kirjautunut: demo")
+
+        page.get_by_role("button", name="In English").click()
+        expect(page.locator("#account-name")).to_have_text("Signed in as demo")
+        sign_out = page.get_by_role("button", name="Sign out")
+        sign_out.focus()
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+        expect(page.locator("#login-message")).to_have_text("You have signed out.")
+        expect(page.locator("#console-view")).to_be_hidden()
+        expect(page.locator("#ticket-list .ticket")).to_have_count(0)
+        assert page.evaluate("() => fetch('/api/auth/me').then(r => r.status)") == 401
+        assert_no_violations(page, "signed out, in English")
+    finally:
+        context.close()
+
+
+class TicketEvents:
+    """The console's live ticket events as one account receives them, in a thread."""
+
+    def __init__(
+        self, server: RunningServer, username: str, password: str, until_first: bool = False
+    ) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.ready = threading.Event()
+        self.thread = threading.Thread(
+            target=self._listen, args=(server, username, password, until_first), daemon=True
+        )
+        self.thread.start()
+        assert self.ready.wait(10), f"no event stream for {username}"
+
+    def _listen(self, server: RunningServer, username: str, password: str, first: bool) -> None:
+        # Two quiet seconds end the listening.
+        timeout = httpx.Timeout(10, read=2)
+        with (
+            server.staff_client(username, password, timeout=timeout) as c,
+            c.stream("GET", "/api/tickets/events") as r,
+        ):
+            kind = None
+            try:
+                for line in r.iter_lines():
+                    if line.startswith("event:"):
+                        kind = line.split(":", 1)[1].strip()
+                        if kind == "ready":
+                            self.ready.set()
+                    elif line.startswith("data:") and kind == "ticket":
+                        self.events.append(json.loads(line[5:]))
+                        if first:
+                            return
+            except httpx.ReadTimeout:
+                return
+
+    def result(self) -> list[dict[str, Any]]:
+        self.thread.join(15)
+        assert not self.thread.is_alive()
+        return self.events
+
+
+def test_an_agent_cannot_open_a_ticket_of_another_queue(
+    browser: Browser, server: RunningServer, api: httpx.Client, staff: httpx.Client
+) -> None:
+    # Asta works in the building queue; a request for a person goes elsewhere.
+    (queue,) = (q for q in DEFAULT_QUEUES if q.name == "building")
+    server.add_user("asta", "asta-password-1", role="agent", queues=[queue.name])
+    # Live events: the admin's stream shows the new ticket, Asta's does not.
+    admin_events = TicketEvents(server, server.user, server.password, until_first=True)
+    asta_events = TicketEvents(server, "asta", "asta-password-1")
+    handoff = open_handoff(api, staff)
+    ticket_id = handoff.ticket["id"]
+    assert handoff.ticket["queue"] != queue.name
+    assert ticket_id in [e["ticket_id"] for e in admin_events.result()]
+    assert asta_events.result() == []
+
+    with server.staff_client("asta", "asta-password-1") as asta:
+        r = asta.get(f"/api/tickets/{ticket_id}")
+        assert r.status_code == 403
+        assert asta.post(f"/api/tickets/{ticket_id}/reply", json={"text": "Hei"}).status_code == 403
+        assert [q["name"] for q in asta.get("/api/queues").json()] == [queue.name]
+        listed = asta.get("/api/tickets", params={"status": "all"}).json()
+        assert all(t["queue"] == queue.name for t in listed)
+
+    context = new_console_context(browser, server)
+    page = context.new_page()
+    try:
+        page.goto(f"/console#ticket-{ticket_id}")  # a link to it, say from a colleague
+        sign_in(page, "asta", "asta-password-1")
+        expect(page.locator("#account-name")).to_have_text("Kirjautunut: asta")
+        expect(page.get_by_role("status")).to_have_text(
+            "Virhe: Sinulla ei ole oikeutta tämän jonon tapauksiin."
+        )
+        expect(page.locator("#detail")).to_be_hidden()
+        expect(page.locator("#detail-title")).to_have_text("Valitse tapaus listasta")
+        expect(page.locator("#ticket-count")).not_to_have_text("Ladataan…")
+        expect(ticket_button(page, handoff.case)).to_have_count(0)
+        expect(page.locator("#queue-filter option")).to_have_text(
+            ["Kaikki jonot", queue.label["fi"]]
+        )
+
+        # Disabled meanwhile: the next request finds the session gone, and the form is back.
+        assert server.users("disable", "asta") == "disabled asta; ended 1 session\n"
+        page.get_by_label("Tila").select_option("all")
+        expect(page.locator("#login-message")).to_have_text(
+            "Kirjautumisesi on vanhentunut. Kirjaudu uudelleen."
+        )
+        expect(page.locator("#console-view")).to_be_hidden()
+        expect(page.get_by_label("Salasana")).to_be_focused()
+    finally:
+        context.close()
 
 
 def test_the_console_has_no_accessibility_violations(
-    console: Page, api: httpx.Client, server: RunningServer
+    console: Page, api: httpx.Client, staff: httpx.Client
 ) -> None:
     expect(console.get_by_role("heading", level=1)).to_have_count(1)
     expect(console.get_by_label("Jono")).to_be_visible()
     expect(console.get_by_label("Tila")).to_be_visible()
     assert_no_violations(console, "ticket list")
 
-    handoff = open_handoff(api, server)
+    handoff = open_handoff(api, staff)
     button = ticket_button(console, handoff.case)
     expect(button).to_be_visible(timeout=TIMEOUT)
     button.click()
@@ -118,9 +272,9 @@ def test_the_console_has_no_accessibility_violations(
 
 
 def test_an_agent_answers_a_new_ticket_with_the_keyboard_and_resolves_it(
-    console: Page, resident: BrowserContext, api: httpx.Client, server: RunningServer
+    console: Page, resident: BrowserContext, api: httpx.Client, staff: httpx.Client
 ) -> None:
-    handoff = open_handoff(api, server)
+    handoff = open_handoff(api, staff)
     chat = chat_page_of(resident, handoff.session_id)
     expect(chat.locator(".msg--system")).to_contain_text(handoff.case)
 
@@ -171,15 +325,15 @@ def test_an_agent_answers_a_new_ticket_with_the_keyboard_and_resolves_it(
     console.get_by_label("Tila").select_option("resolved")
     expect(ticket_button(console, handoff.case)).to_contain_text("Ratkaistu")
 
-    detail = api.get(f"/api/tickets/{handoff.ticket['id']}", auth=server.auth).json()
+    detail = staff.get(f"/api/tickets/{handoff.ticket['id']}").json()
     assert detail["status"] == "resolved"
     assert detail["resolved_by"] == "demo"
 
 
 def test_html_written_by_a_resident_is_text_in_the_console(
-    console: Page, api: httpx.Client, server: RunningServer
+    console: Page, api: httpx.Client, staff: httpx.Client
 ) -> None:
-    handoff = open_handoff(api, server)
+    handoff = open_handoff(api, staff)
     button = ticket_button(console, handoff.case)
     expect(button).to_be_visible(timeout=TIMEOUT)
     button.click()

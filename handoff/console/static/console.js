@@ -2,6 +2,8 @@
  *
  * Security: resident text and everything else from the API is put on the page with
  * textContent / createElement only, never as HTML; only http(s) addresses become links.
+ * Signing in starts a session held in an HttpOnly cookie; every state-changing request
+ * repeats the neuvonta_csrf cookie in the X-CSRF-Token header. A 401 shows the sign-in form.
  */
 (function () {
   'use strict';
@@ -10,6 +12,7 @@
   var LANGS = ['fi', 'sv', 'en'];
   var LOCALES = { fi: 'fi-FI', sv: 'sv-FI', en: 'en-GB' };
   var PREVIEW_CHARS = 160;
+  var CSRF_COOKIE = 'neuvonta_csrf';
 
   var T = {
     fi: {
@@ -80,8 +83,22 @@
       errorPrefix: 'Virhe: ',
       errorLoad: 'Tietojen haku epäonnistui. Yritä uudelleen.',
       errorNotFound: 'Tapausta ei löytynyt.',
-      errorAuth: 'Kirjautuminen on vanhentunut. Lataa sivu uudelleen ja kirjaudu.',
+      errorAuth: 'Kirjautumisesi on vanhentunut. Kirjaudu uudelleen.',
+      errorForbidden: 'Sinulla ei ole oikeutta tämän jonon tapauksiin.',
       errorGeneric: 'Toiminto epäonnistui. Yritä uudelleen.',
+      loginTitle: 'Kirjaudu sisään',
+      loginHint: 'Kirjaudu asiakaspalvelun käyttäjätunnuksellasi.',
+      username: 'Käyttäjätunnus',
+      password: 'Salasana',
+      signIn: 'Kirjaudu',
+      signingIn: 'Kirjaudutaan…',
+      loginMissing: 'Kirjoita käyttäjätunnus ja salasana.',
+      loginFailed: 'Kirjautuminen epäonnistui. Tarkista käyttäjätunnus ja salasana.',
+      loginThrottled: 'Liian monta epäonnistunutta yritystä. Yritä uudelleen {s} sekunnin kuluttua.',
+      sessionExpired: 'Kirjautumisesi on vanhentunut. Kirjaudu uudelleen.',
+      signedOut: 'Olet kirjautunut ulos.',
+      signedInAs: 'Kirjautunut: {name}',
+      signOut: 'Kirjaudu ulos',
       st: { open: 'Avoin', resolved: 'Ratkaistu', assigned: 'Työn alla' },
       reasons: {
         asked_for_human: 'Asukas pyysi ihmistä',
@@ -166,8 +183,22 @@
       errorPrefix: 'Fel: ',
       errorLoad: 'Uppgifterna kunde inte hämtas. Försök igen.',
       errorNotFound: 'Ärendet hittades inte.',
-      errorAuth: 'Inloggningen har gått ut. Ladda om sidan och logga in.',
+      errorAuth: 'Din inloggning har gått ut. Logga in igen.',
+      errorForbidden: 'Du har inte behörighet till ärendena i den här kön.',
       errorGeneric: 'Åtgärden misslyckades. Försök igen.',
+      loginTitle: 'Logga in',
+      loginHint: 'Logga in med ditt användarnamn för kundtjänsten.',
+      username: 'Användarnamn',
+      password: 'Lösenord',
+      signIn: 'Logga in',
+      signingIn: 'Loggar in…',
+      loginMissing: 'Skriv ditt användarnamn och lösenord.',
+      loginFailed: 'Inloggningen misslyckades. Kontrollera användarnamn och lösenord.',
+      loginThrottled: 'För många misslyckade försök. Försök igen om {s} sekunder.',
+      sessionExpired: 'Din inloggning har gått ut. Logga in igen.',
+      signedOut: 'Du har loggat ut.',
+      signedInAs: 'Inloggad: {name}',
+      signOut: 'Logga ut',
       st: { open: 'Öppet', resolved: 'Löst', assigned: 'Under arbete' },
       reasons: {
         asked_for_human: 'Invånaren bad om en människa',
@@ -252,8 +283,22 @@
       errorPrefix: 'Error: ',
       errorLoad: 'Could not load the data. Please try again.',
       errorNotFound: 'The ticket was not found.',
-      errorAuth: 'Your sign-in has expired. Reload the page and sign in.',
+      errorAuth: 'Your sign-in has expired. Please sign in again.',
+      errorForbidden: 'You do not have access to the tickets of this queue.',
       errorGeneric: 'The action failed. Please try again.',
+      loginTitle: 'Sign in',
+      loginHint: 'Sign in with your customer service username.',
+      username: 'Username',
+      password: 'Password',
+      signIn: 'Sign in',
+      signingIn: 'Signing in…',
+      loginMissing: 'Enter your username and password.',
+      loginFailed: 'Sign-in failed. Check your username and password.',
+      loginThrottled: 'Too many failed attempts. Try again in {s} seconds.',
+      sessionExpired: 'Your sign-in has expired. Please sign in again.',
+      signedOut: 'You have signed out.',
+      signedInAs: 'Signed in as {name}',
+      signOut: 'Sign out',
       st: { open: 'Open', resolved: 'Resolved', assigned: 'In progress' },
       reasons: {
         asked_for_human: 'Resident asked for a person',
@@ -288,7 +333,14 @@
     refreshTimer: null,
     listLoading: null,
     listAgain: false,
-    live: 'connecting'
+    live: 'connecting',
+    me: null, // the signed-in account: {username, role, queues}
+    lastUser: null,
+    csrf: '',
+    generation: 0, // bumped at each sign-in and sign-out: late answers of the old one are dropped
+    loginMessage: null, // {key, values, kind}
+    loginBusy: false,
+    agesTimer: null
   };
   var el = {};
 
@@ -440,9 +492,22 @@
 
   // ---- API ---------------------------------------------------------------------------
 
-  function ApiError(status, detail) {
+  function ApiError(status, detail, retryAfter) {
     this.status = status;
     this.detail = detail;
+    this.retryAfter = retryAfter || 0;
+  }
+
+  function csrfToken() {
+    var m = new RegExp('(?:^|;\\s*)' + CSRF_COOKIE + '=([^;]*)').exec(document.cookie);
+    if (m) {
+      try {
+        return decodeURIComponent(m[1]);
+      } catch (e) {
+        return m[1];
+      }
+    }
+    return state.csrf;
   }
 
   function api(method, path, body) {
@@ -452,12 +517,19 @@
       credentials: 'same-origin',
       cache: 'no-store'
     };
+    if (method !== 'GET' && method !== 'HEAD') {
+      var token = csrfToken();
+      if (token) init.headers['X-CSRF-Token'] = token;
+    }
     if (body !== undefined) {
       init.headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
     }
     return fetch(path, init).then(
       function (res) {
+        if (res.status === 401 && path.indexOf('/api/auth/') !== 0 && state.me) {
+          showLogin('sessionExpired', 'error');
+        }
         return res
           .json()
           .catch(function () {
@@ -475,7 +547,7 @@
                 .filter(Boolean)
                 .join('; ');
             }
-            throw new ApiError(res.status, detail);
+            throw new ApiError(res.status, detail, Number(res.headers.get('Retry-After')) || 0);
           });
       },
       function () {
@@ -487,6 +559,7 @@
   function errorText(err) {
     var status = err instanceof ApiError ? err.status : -1;
     if (status === 401) return t('errorAuth');
+    if (status === 403) return t('errorForbidden');
     if (status === 404) return t('errorNotFound');
     if (status === 0) return t('errorLoad');
     return (err && err.detail) || t('errorGeneric');
@@ -509,15 +582,17 @@
   }
 
   function loadQueues() {
+    var gen = state.generation;
     return api('GET', '/api/queues').then(
       function (queues) {
+        if (gen !== state.generation) return;
         state.queues = Array.isArray(queues) ? queues : [];
         renderQueueOptions();
         renderList();
         if (state.detail) renderDetail();
       },
       function (err) {
-        say(errorText(err), 'error');
+        if (gen === state.generation) say(errorText(err), 'error');
       }
     );
   }
@@ -536,15 +611,17 @@
       return state.listLoading;
     }
     el.list.setAttribute('aria-busy', 'true');
+    var gen = state.generation;
     state.listLoading = api('GET', listPath())
       .then(function (tickets) {
+        if (gen !== state.generation) return;
         tickets = Array.isArray(tickets) ? tickets : [];
         announceNew(tickets);
         state.tickets = tickets;
         renderList();
       })
       .catch(function (err) {
-        say(errorText(err), 'error');
+        if (gen === state.generation) say(errorText(err), 'error');
       })
       .then(function () {
         el.list.removeAttribute('aria-busy');
@@ -777,31 +854,42 @@
     } catch (e) {
       /* not important */
     }
+    var gen = state.generation;
     return api('GET', '/api/tickets/' + encodeURIComponent(id)).then(
       function (detail) {
-        if (state.openId !== id) return;
+        if (state.openId !== id || gen !== state.generation) return;
         state.detail = detail;
         renderDetail();
         if (moveFocus) el.detailTitle.focus();
       },
       function (err) {
-        if (state.openId !== id) return;
-        if (err instanceof ApiError && err.status === 404) {
+        if (state.openId !== id || gen !== state.generation) return;
+        if (err instanceof ApiError && (err.status === 404 || err.status === 403)) {
           state.openId = null;
           state.detail = null;
           renderDetail();
+          forgetHash();
         }
         say(errorText(err), 'error');
       }
     );
   }
 
+  function forgetHash() {
+    try {
+      window.history.replaceState(null, '', window.location.pathname + window.location.search);
+    } catch (e) {
+      /* not important */
+    }
+  }
+
   function refreshOpen() {
     if (state.openId === null) return Promise.resolve();
     var id = state.openId;
+    var gen = state.generation;
     return api('GET', '/api/tickets/' + encodeURIComponent(id)).then(
       function (detail) {
-        if (state.openId !== id) return;
+        if (state.openId !== id || gen !== state.generation) return;
         state.detail = detail;
         renderDetail();
       },
@@ -893,9 +981,155 @@
       setLive('lost');
       if (source.readyState === EventSource.CLOSED) {
         state.events = null;
-        state.reopenTimer = window.setTimeout(connectEvents, 5000);
+        // Refused: perhaps the session ended (then the sign-in form), else try again later.
+        api('GET', '/api/auth/me').then(
+          function () {
+            if (state.me) state.reopenTimer = window.setTimeout(connectEvents, 5000);
+          },
+          function (err) {
+            if (!state.me) return;
+            if (err instanceof ApiError && err.status === 401) showLogin('sessionExpired', 'error');
+            else state.reopenTimer = window.setTimeout(connectEvents, 5000);
+          }
+        );
       }
     });
+  }
+
+  // ---- signing in and out ------------------------------------------------------------
+
+  function renderAccount() {
+    el.accountName.textContent = state.me ? t('signedInAs', { name: state.me.username }) : '';
+  }
+
+  function loginSay(key, kind, values) {
+    state.loginMessage = key ? { key: key, kind: kind || 'info', values: values || null } : null;
+    renderLoginMessage();
+  }
+
+  function renderLoginMessage() {
+    var m = state.loginMessage;
+    el.loginMessage.setAttribute('data-kind', m ? m.kind : 'info');
+    el.loginMessage.textContent = m ? t(m.key, m.values || undefined) : '';
+  }
+
+  function markInvalid(input, invalid) {
+    if (invalid) input.setAttribute('aria-invalid', 'true');
+    else input.removeAttribute('aria-invalid');
+  }
+
+  function stopConsole() {
+    state.generation++;
+    state.me = null;
+    window.clearTimeout(state.reopenTimer);
+    window.clearTimeout(state.refreshTimer);
+    if (state.events) state.events.close();
+    state.events = null;
+    // Nothing of the residents' data stays on a signed-out page.
+    state.tickets = [];
+    state.known = null;
+    state.listAgain = false;
+    state.openId = null;
+    state.detail = null;
+    el.list.textContent = '';
+    el.status.textContent = '';
+    el.announcer.textContent = '';
+    renderDetail();
+  }
+
+  function showLogin(messageKey, kind) {
+    var wasSignedIn = state.me !== null;
+    stopConsole();
+    el.consoleView.hidden = true;
+    el.account.hidden = true;
+    el.live.hidden = true;
+    el.skipLink.hidden = true;
+    el.loginView.hidden = false;
+    el.loginPassword.value = '';
+    loginSay(null);
+    renderAccount();
+    (el.loginUsername.value ? el.loginPassword : el.loginUsername).focus();
+    if (messageKey) {
+      // Set once the region is shown, so that screen readers announce it.
+      window.setTimeout(function () {
+        if (!state.me) loginSay(messageKey, kind);
+      }, wasSignedIn ? 50 : 0);
+    }
+  }
+
+  function startConsole(me, moveFocus) {
+    state.generation++;
+    if (state.lastUser !== null && state.lastUser !== me.username) state.drafts = new Map();
+    state.me = me;
+    state.lastUser = me.username;
+    loginSay(null);
+    el.loginView.hidden = true;
+    el.consoleView.hidden = false;
+    el.account.hidden = false;
+    el.live.hidden = false;
+    el.skipLink.hidden = false;
+    renderAccount();
+    setLive('connecting');
+    renderList();
+    renderDetail();
+    if (moveFocus) el.listTitle.focus();
+    loadQueues().then(function () {
+      if (state.storedQueue && el.queueFilter.value !== state.storedQueue) {
+        el.queueFilter.value = state.storedQueue;
+        if (el.queueFilter.value !== state.storedQueue) el.queueFilter.value = '';
+      }
+      loadList();
+    });
+    var m = /^#ticket-(\d+)$/.exec(window.location.hash);
+    if (m) openTicket(Number(m[1]), false);
+    connectEvents();
+    if (state.agesTimer === null) state.agesTimer = window.setInterval(updateAges, 30000);
+  }
+
+  function signIn() {
+    if (state.loginBusy) return;
+    var username = el.loginUsername.value.trim();
+    var password = el.loginPassword.value;
+    markInvalid(el.loginUsername, !username);
+    markInvalid(el.loginPassword, !password);
+    if (!username || !password) {
+      loginSay('loginMissing', 'error');
+      (username ? el.loginPassword : el.loginUsername).focus();
+      return;
+    }
+    state.loginBusy = true;
+    el.loginForm.setAttribute('aria-busy', 'true');
+    loginSay('signingIn', 'info');
+    api('POST', '/api/auth/login', { username: username, password: password })
+      .then(function (me) {
+        state.csrf = (me && me.csrf_token) || '';
+        el.loginPassword.value = '';
+        startConsole(me, true);
+      })
+      .catch(function (err) {
+        var status = err instanceof ApiError ? err.status : -1;
+        if (status === 429) loginSay('loginThrottled', 'error', { s: err.retryAfter || 60 });
+        else if (status === 401) loginSay('loginFailed', 'error');
+        else loginSay(status === 0 ? 'errorLoad' : 'errorGeneric', 'error');
+        el.loginPassword.value = '';
+        el.loginPassword.focus();
+      })
+      .then(function () {
+        state.loginBusy = false;
+        el.loginForm.removeAttribute('aria-busy');
+      });
+  }
+
+  function signOut() {
+    api('POST', '/api/auth/logout')
+      .catch(function () {
+        /* the form shows anyway; an unended session expires by itself */
+      })
+      .then(function () {
+        state.drafts = new Map();
+        state.lastUser = null;
+        showLogin('signedOut', 'success');
+      });
   }
 
   // ---- language ----------------------------------------------------------------------
@@ -946,6 +1180,8 @@
       buttons[j].setAttribute('aria-pressed', buttons[j].getAttribute('data-lang') === state.lang ? 'true' : 'false');
     }
     setLive(state.live);
+    renderAccount();
+    renderLoginMessage();
     renderQueueOptions();
     renderList();
     renderDetail();
@@ -956,6 +1192,16 @@
 
   function init() {
     [
+      ['skipLink', 'skip-link'],
+      ['account', 'account'],
+      ['accountName', 'account-name'],
+      ['signOut', 'sign-out'],
+      ['loginView', 'login-view'],
+      ['loginForm', 'login-form'],
+      ['loginUsername', 'login-username'],
+      ['loginPassword', 'login-password'],
+      ['loginMessage', 'login-message'],
+      ['consoleView', 'console-view'],
       ['status', 'status'],
       ['announcer', 'announcer'],
       ['live', 'live'],
@@ -1020,6 +1266,16 @@
       }
     });
     el.resolve.addEventListener('click', resolveTicket);
+    el.loginForm.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      signIn();
+    });
+    [el.loginUsername, el.loginPassword].forEach(function (input) {
+      input.addEventListener('input', function () {
+        if (input.value) markInvalid(input, false);
+      });
+    });
+    el.signOut.addEventListener('click', signOut);
     var langButtons = document.querySelectorAll('.lang-switch__button');
     for (var i = 0; i < langButtons.length; i++) {
       langButtons[i].addEventListener('click', function (ev) {
@@ -1027,17 +1283,15 @@
       });
     }
 
-    loadQueues().then(function () {
-      if (state.storedQueue && el.queueFilter.value !== state.storedQueue) {
-        el.queueFilter.value = state.storedQueue;
-        if (el.queueFilter.value !== state.storedQueue) el.queueFilter.value = '';
+    api('GET', '/api/auth/me').then(
+      function (me) {
+        startConsole(me, false);
+      },
+      function (err) {
+        var status = err instanceof ApiError ? err.status : -1;
+        showLogin(status === 401 ? null : 'errorLoad', 'error');
       }
-      loadList();
-    });
-    var m = /^#ticket-(\d+)$/.exec(window.location.hash);
-    if (m) openTicket(Number(m[1]), false);
-    connectEvents();
-    window.setInterval(updateAges, 30000);
+    );
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
