@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from router import phrases
 from tests.e2e.axe import assert_no_violations
@@ -222,3 +222,30 @@ def test_the_page_fits_a_narrow_screen_without_motion(
         assert animation == "none"
     finally:
         context.close()
+
+
+def test_an_answer_that_overtakes_the_servers_acceptance_still_follows_its_question(
+    page: Page,
+) -> None:
+    """The reply can arrive on the live stream before the 202 of the message it answers."""
+    open_chat(page)
+    ask(page, "Hei")  # opens the session and the live stream first
+    expect(page.locator(".msg--ai")).to_have_count(1, timeout=REPLY_TIMEOUT)
+
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    page.route("**/api/chat/sessions/*/messages", hold, times=1)
+    ask(page, LIBRARY_QUESTION)
+    page.wait_for_function("() => document.querySelector('.msg--pending') !== null")
+    page.wait_for_timeout(100)
+    assert held, "the message was not sent"
+    accepted = held[0].fetch()  # the server takes it; its 202 is held back from the page
+    expect(page.locator(".msg--ai")).to_have_count(2, timeout=REPLY_TIMEOUT)
+    held[0].fulfill(response=accepted)
+    expect(page.locator(".msg--pending")).to_have_count(0)
+    roles = page.locator(".msg").evaluate_all("els => els.map(e => e.dataset.role)")
+    assert roles == ["resident", "ai", "resident", "ai"], roles
+    expect(page.locator("#status-text")).to_have_text("")

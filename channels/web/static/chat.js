@@ -1,4 +1,5 @@
-/* Neuvonta resident chat. No framework, no build step.
+/* Neuvonta resident chat. No framework, no build step; shared helpers from common.js
+ * (window.Neuvonta), loaded before this file.
  *
  * Security: everything that comes from the server or the resident is put on the page
  * with textContent / createElement only, never as HTML. Links are made only for
@@ -7,8 +8,10 @@
 (function () {
   'use strict';
 
+  var N = window.Neuvonta;
+  var ApiError = N.ApiError;
+
   var STORE_KEY = 'neuvonta.chat.v1';
-  var LANGS = ['fi', 'sv', 'en'];
   var RETRY_DELAYS_MS = [1000, 2000, 4000, 8000];
   var AWAIT_TIMEOUT_MS = 90000;
 
@@ -142,65 +145,25 @@
     awaitTimer: null,
     events: null,
     reopenTimer: null,
-    reloading: null
+    reloading: null,
+    replyWhileSending: null // the first reply shown while a message was being sent
   };
 
   var el = {};
 
-  function t(key) {
-    var table = T[state.lang] || T.fi;
-    return Object.prototype.hasOwnProperty.call(table, key) ? table[key] : T.en[key];
-  }
+  var t = N.translator(T, function () {
+    return state.lang;
+  });
 
-  // ---- storage -----------------------------------------------------------------------
-
-  function loadStore() {
-    try {
-      var raw = window.localStorage.getItem(STORE_KEY);
-      var data = raw ? JSON.parse(raw) : {};
-      return data && typeof data === 'object' ? data : {};
-    } catch (e) {
-      return {};
-    }
-  }
+  // ---- storage and language ----------------------------------------------------------
 
   function saveStore() {
-    try {
-      window.localStorage.setItem(
-        STORE_KEY,
-        JSON.stringify({ session_id: state.sessionId, language: state.lang })
-      );
-    } catch (e) {
-      /* private mode or full storage: the chat still works for this page view */
-    }
+    N.saveStore(STORE_KEY, { session_id: state.sessionId, language: state.lang });
   }
-
-  function browserLanguage() {
-    var wanted = [];
-    if (navigator.languages) wanted = wanted.concat(Array.prototype.slice.call(navigator.languages));
-    if (navigator.language) wanted.push(navigator.language);
-    for (var i = 0; i < wanted.length; i++) {
-      var code = String(wanted[i] || '').toLowerCase().split('-')[0];
-      if (LANGS.indexOf(code) >= 0) return code;
-    }
-    return 'fi';
-  }
-
-  // ---- language ----------------------------------------------------------------------
 
   function applyLanguage(lang) {
-    state.lang = LANGS.indexOf(lang) >= 0 ? lang : 'fi';
-    document.documentElement.lang = state.lang;
-    document.title = t('pageTitle');
-    var nodes = document.querySelectorAll('[data-i18n]');
-    for (var i = 0; i < nodes.length; i++) {
-      nodes[i].textContent = t(nodes[i].getAttribute('data-i18n'));
-    }
-    var buttons = document.querySelectorAll('.lang-switch__button');
-    for (var j = 0; j < buttons.length; j++) {
-      var on = buttons[j].getAttribute('data-lang') === state.lang;
-      buttons[j].setAttribute('aria-pressed', on ? 'true' : 'false');
-    }
+    state.lang = N.supported(lang) ? lang : 'fi';
+    N.applyTexts(state.lang, t);
     relabelMessages();
     updateStatus();
     saveStore();
@@ -234,7 +197,6 @@
   function formatTime(iso) {
     var d = new Date(iso);
     if (isNaN(d.getTime())) return '';
-    var locale = { fi: 'fi-FI', sv: 'sv-FI', en: 'en-GB' }[state.lang];
     var now = new Date();
     var opts = { hour: '2-digit', minute: '2-digit' };
     if (d.toDateString() !== now.toDateString()) {
@@ -243,34 +205,10 @@
       if (d.getFullYear() !== now.getFullYear()) opts.year = 'numeric';
     }
     try {
-      return new Intl.DateTimeFormat(locale, opts).format(d);
+      return new Intl.DateTimeFormat(N.locale(state.lang), opts).format(d);
     } catch (e) {
       return d.toLocaleString();
     }
-  }
-
-  /* An absolute http(s) URL, or null: nothing else becomes a link. */
-  function safeUrl(raw) {
-    if (typeof raw !== 'string' || !raw) return null;
-    try {
-      var u = new URL(raw, window.location.href);
-      return u.protocol === 'http:' || u.protocol === 'https:' ? u.href : null;
-    } catch (e) {
-      return null;
-    }
-  }
-
-  function makeLink(href, text) {
-    var a = document.createElement('a');
-    a.href = href;
-    a.target = '_blank';
-    a.rel = 'noopener noreferrer';
-    a.textContent = text;
-    var hint = document.createElement('span');
-    hint.className = 'visually-hidden new-window';
-    hint.textContent = ' ' + t('newWindow');
-    a.appendChild(hint);
-    return a;
   }
 
   var URL_IN_TEXT = /\bhttps?:\/\/[^\s<>"'”“]+/gi;
@@ -282,10 +220,10 @@
     URL_IN_TEXT.lastIndex = 0;
     while ((match = URL_IN_TEXT.exec(text)) !== null) {
       var raw = match[0].replace(/[.,;:!?)\]]+$/, '');
-      var href = safeUrl(raw);
+      var href = N.safeUrl(raw);
       if (!href) continue;
       if (match.index > last) parent.appendChild(document.createTextNode(text.slice(last, match.index)));
-      parent.appendChild(makeLink(href, raw));
+      parent.appendChild(N.externalLink(href, raw, t('newWindow')));
       last = match.index + raw.length;
       URL_IN_TEXT.lastIndex = last;
     }
@@ -296,56 +234,32 @@
 
   function renderMessage(m, pending) {
     var role = ROLE_KEYS[m.role] ? m.role : 'system';
-    var item = document.createElement('div');
-    item.className = 'msg msg--' + role + (pending ? ' msg--pending' : '');
+    var item = N.node('div', 'msg msg--' + role + (pending ? ' msg--pending' : ''));
     item.setAttribute('data-role', role);
     item.setAttribute('data-created', m.created_at);
     if (m.id) item.setAttribute('data-id', m.id);
 
-    var meta = document.createElement('p');
-    meta.className = 'msg__meta';
-    var who = document.createElement('span');
-    who.className = 'msg__who';
-    who.textContent = t(ROLE_KEYS[role]);
-    meta.appendChild(who);
+    var meta = N.node('p', 'msg__meta');
+    meta.appendChild(N.node('span', 'msg__who', t(ROLE_KEYS[role])));
     meta.appendChild(document.createTextNode(' '));
-    var time = document.createElement('time');
-    time.className = 'msg__time';
+    var time = N.node('time', 'msg__time', formatTime(m.created_at));
     time.dateTime = m.created_at;
-    time.textContent = formatTime(m.created_at);
     meta.appendChild(time);
     if (pending) {
-      var sending = document.createElement('span');
-      sending.className = 'msg__sending';
-      sending.textContent = t('sending');
       meta.appendChild(document.createTextNode(' '));
-      meta.appendChild(sending);
+      meta.appendChild(N.node('span', 'msg__sending', t('sending')));
     }
     item.appendChild(meta);
 
-    var body = document.createElement('p');
-    body.className = 'msg__text';
+    var body = N.node('p', 'msg__text');
     appendLinkified(body, String(m.text == null ? '' : m.text));
     item.appendChild(body);
 
-    var sources = Array.isArray(m.sources) ? m.sources : [];
-    if (sources.length) {
-      var box = document.createElement('div');
-      box.className = 'msg__sources';
-      var title = document.createElement('p');
-      title.className = 'msg__sources-title';
-      title.textContent = t('sources');
-      box.appendChild(title);
+    if (Array.isArray(m.sources) && m.sources.length) {
+      var box = N.node('div', 'msg__sources');
+      box.appendChild(N.node('p', 'msg__sources-title', t('sources')));
       var list = document.createElement('ul');
-      for (var i = 0; i < sources.length; i++) {
-        var s = sources[i] || {};
-        var li = document.createElement('li');
-        var label = String(s.title || s.doc_id || '');
-        var href = safeUrl(s.url);
-        if (href) li.appendChild(makeLink(href, label));
-        else li.textContent = label;
-        list.appendChild(li);
-      }
+      N.fillSources(list, m.sources, t('newWindow'));
       box.appendChild(list);
       item.appendChild(box);
     }
@@ -395,6 +309,10 @@
     insertInOrder(item);
     state.shown.set(m.id, item);
     updateEmpty();
+    // The reply can overtake the server's 202 for the question it answers.
+    if (m.role !== 'resident' && state.sending && !state.replyWhileSending) {
+      state.replyWhileSending = item;
+    }
     if (m.role !== 'resident') stopAwaiting();
     keepInView(bottom);
     return true;
@@ -422,6 +340,8 @@
     } else {
       item.classList.remove('msg--pending');
       item.setAttribute('data-id', messageId);
+      var reply = state.replyWhileSending;
+      if (reply && reply.parentNode === el.log) el.log.insertBefore(item, reply);
       var sending = item.querySelector('.msg__sending');
       if (sending) sending.remove();
       state.shown.set(messageId, item);
@@ -497,41 +417,13 @@
 
   // ---- API ---------------------------------------------------------------------------
 
-  function ApiError(status, message) {
-    this.status = status;
-    this.message = message;
-  }
-
   function sleep(ms) {
     return new Promise(function (resolve) {
       window.setTimeout(resolve, ms);
     });
   }
 
-  function request(method, path, body) {
-    var init = { method: method, headers: { Accept: 'application/json' }, cache: 'no-store' };
-    if (body !== undefined) {
-      init.headers['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(body);
-    }
-    return fetch(path, init).then(
-      function (res) {
-        return res
-          .json()
-          .catch(function () {
-            return null;
-          })
-          .then(function (data) {
-            if (res.ok) return data;
-            var detail = data && typeof data.detail === 'string' ? data.detail : '';
-            throw new ApiError(res.status, detail);
-          });
-      },
-      function () {
-        throw new ApiError(0, '');
-      }
-    );
-  }
+  var request = N.requestJson;
 
   function sessionPath(suffix) {
     return '/api/chat/sessions/' + encodeURIComponent(state.sessionId) + suffix;
@@ -629,23 +521,25 @@
     var hadFocus = document.activeElement;
     setSending(true);
     var clientId = newClientId();
+    state.replyWhileSending = null;
     showPending(clientId, clean);
     if (fromInput) el.input.value = '';
     postMessage(clean, clientId)
       .then(function (data) {
         acceptPending(clientId, String(data.message_id));
-        startAwaiting();
+        if (!state.replyWhileSending) startAwaiting();
       })
       .catch(function (err) {
         dropPending(clientId);
         if (fromInput && !el.input.value.trim()) el.input.value = text;
         var status = err instanceof ApiError ? err.status : 0;
-        if (status === 422 && err.message) showError(err.message);
+        if (status === 422 && err.detail) showError(err.detail);
         else if (status === 0) showError(t('errorNetwork'));
         else if (status === 503) showError(t('errorBusy'));
-        else showError(err && err.message ? err.message : t('errorGeneric'));
+        else showError((err && (err.detail || err.message)) || t('errorGeneric'));
       })
       .then(function () {
+        state.replyWhileSending = null;
         setSending(false);
         if (hadFocus === el.send || hadFocus === el.human || document.activeElement === document.body) {
           el.input.focus();
@@ -757,9 +651,9 @@
     el.send = document.getElementById('send');
     el.human = document.getElementById('human');
 
-    var stored = loadStore();
+    var stored = N.loadStore(STORE_KEY);
     state.sessionId = typeof stored.session_id === 'string' ? stored.session_id : null;
-    applyLanguage(LANGS.indexOf(stored.language) >= 0 ? stored.language : browserLanguage());
+    applyLanguage(N.startLanguage(stored.language));
     updateEmpty();
 
     el.composer.addEventListener('submit', function (ev) {
@@ -780,12 +674,7 @@
     });
     document.getElementById('new-chat').addEventListener('click', startNewConversation);
 
-    var langButtons = document.querySelectorAll('.lang-switch__button');
-    for (var i = 0; i < langButtons.length; i++) {
-      langButtons[i].addEventListener('click', function (ev) {
-        applyLanguage(ev.currentTarget.getAttribute('data-lang'));
-      });
-    }
+    N.onLanguageSwitch(applyLanguage);
 
     if (state.sessionId) {
       reload().then(function () {
@@ -794,6 +683,5 @@
     }
   }
 
-  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
-  else init();
+  N.ready(init);
 })();

@@ -1,4 +1,5 @@
-/* Neuvonta agent console. No framework, no build step.
+/* Neuvonta agent console. No framework, no build step; shared helpers from
+ * /static/common.js (window.Neuvonta), loaded before this file.
  *
  * Security: resident text and everything else from the API is put on the page with
  * textContent / createElement only, never as HTML; only http(s) addresses become links.
@@ -8,9 +9,11 @@
 (function () {
   'use strict';
 
+  var N = window.Neuvonta;
+  var ApiError = N.ApiError;
+  var node = N.node;
+
   var STORE_KEY = 'neuvonta.console.v1';
-  var LANGS = ['fi', 'sv', 'en'];
-  var LOCALES = { fi: 'fi-FI', sv: 'sv-FI', en: 'en-GB' };
   var PREVIEW_CHARS = 160;
   var CSRF_COOKIE = 'neuvonta_csrf';
 
@@ -346,16 +349,9 @@
 
   // ---- helpers -----------------------------------------------------------------------
 
-  function t(key, values) {
-    var table = T[state.lang] || T.fi;
-    var text = Object.prototype.hasOwnProperty.call(table, key) ? table[key] : T.en[key];
-    if (values && typeof text === 'string') {
-      text = text.replace(/\{(\w+)\}/g, function (_, name) {
-        return Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : '';
-      });
-    }
-    return text;
-  }
+  var t = N.translator(T, function () {
+    return state.lang;
+  });
 
   function lookup(group, key) {
     var table = t(group) || {};
@@ -372,7 +368,7 @@
   }
 
   function locale() {
-    return LOCALES[state.lang] || 'fi-FI';
+    return N.locale(state.lang);
   }
 
   function formatDate(iso) {
@@ -422,48 +418,12 @@
     }
   }
 
-  function safeUrl(raw) {
-    if (typeof raw !== 'string' || !raw) return null;
-    try {
-      var u = new URL(raw, window.location.href);
-      return u.protocol === 'http:' || u.protocol === 'https:' ? u.href : null;
-    } catch (e) {
-      return null;
-    }
-  }
-
-  function node(tag, className, text) {
-    var n = document.createElement(tag);
-    if (className) n.className = className;
-    if (text != null) n.textContent = String(text);
-    return n;
-  }
-
-  function link(href, text) {
-    var a = node('a', null, text);
-    a.href = href;
-    a.target = '_blank';
-    a.rel = 'noopener noreferrer';
-    a.appendChild(node('span', 'visually-hidden', ' ' + t('newWindow')));
-    return a;
-  }
-
   function sourceList(list, sources) {
-    list.textContent = '';
-    (Array.isArray(sources) ? sources : []).forEach(function (s) {
-      s = s || {};
-      var li = document.createElement('li');
-      var label = String(s.title || s.doc_id || '');
-      var href = safeUrl(s.url);
-      if (href) li.appendChild(link(href, label));
-      else li.textContent = label;
-      list.appendChild(li);
-    });
-    return list.children.length;
+    return N.fillSources(list, sources, t('newWindow'));
   }
 
   function textLang(code) {
-    return LANGS.indexOf(code) >= 0 ? code : '';
+    return N.supported(code) ? code : '';
   }
 
   function preview(text) {
@@ -492,12 +452,6 @@
 
   // ---- API ---------------------------------------------------------------------------
 
-  function ApiError(status, detail, retryAfter) {
-    this.status = status;
-    this.detail = detail;
-    this.retryAfter = retryAfter || 0;
-  }
-
   function csrfToken() {
     var m = new RegExp('(?:^|;\\s*)' + CSRF_COOKIE + '=([^;]*)').exec(document.cookie);
     if (m) {
@@ -510,50 +464,33 @@
     return state.csrf;
   }
 
+  /* A JSON request with the CSRF header on state-changing methods. A 401 outside sign-in
+   * shows the sign-in form; a validation error's messages become the error's detail. */
   function api(method, path, body) {
-    var init = {
-      method: method,
-      headers: { Accept: 'application/json' },
-      credentials: 'same-origin',
-      cache: 'no-store'
-    };
+    var headers = {};
     if (method !== 'GET' && method !== 'HEAD') {
       var token = csrfToken();
-      if (token) init.headers['X-CSRF-Token'] = token;
+      if (token) headers['X-CSRF-Token'] = token;
     }
-    if (body !== undefined) {
-      init.headers['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(body);
-    }
-    return fetch(path, init).then(
-      function (res) {
-        if (res.status === 401 && path.indexOf('/api/auth/') !== 0 && state.me) {
-          showLogin('sessionExpired', 'error');
-        }
-        return res
-          .json()
-          .catch(function () {
-            return null;
-          })
-          .then(function (data) {
-            if (res.ok) return data;
-            var detail = '';
-            if (data && typeof data.detail === 'string') detail = data.detail;
-            else if (data && Array.isArray(data.detail)) {
-              detail = data.detail
-                .map(function (d) {
-                  return d && d.msg ? String(d.msg) : '';
-                })
-                .filter(Boolean)
-                .join('; ');
-            }
-            throw new ApiError(res.status, detail, Number(res.headers.get('Retry-After')) || 0);
-          });
-      },
-      function () {
-        throw new ApiError(0, '');
+    return N.requestJson(method, path, body, headers).catch(function (err) {
+      if (err.status === 401 && path.indexOf('/api/auth/') !== 0 && state.me) {
+        showLogin('sessionExpired', 'error');
       }
-    );
+      var data = err.data;
+      if (!err.detail && data && Array.isArray(data.detail)) {
+        err.detail = data.detail
+          .map(function (d) {
+            return d && d.msg ? String(d.msg) : '';
+          })
+          .filter(Boolean)
+          .join('; ');
+      }
+      throw err;
+    });
+  }
+
+  function ticketPath(id, suffix) {
+    return '/api/tickets/' + encodeURIComponent(id) + (suffix || '');
   }
 
   function errorText(err) {
@@ -854,16 +791,11 @@
     } catch (e) {
       /* not important */
     }
-    var gen = state.generation;
-    return api('GET', '/api/tickets/' + encodeURIComponent(id)).then(
-      function (detail) {
-        if (state.openId !== id || gen !== state.generation) return;
-        state.detail = detail;
-        renderDetail();
-        if (moveFocus) el.detailTitle.focus();
+    return loadDetail(id).then(
+      function (shown) {
+        if (shown && moveFocus) el.detailTitle.focus();
       },
       function (err) {
-        if (state.openId !== id || gen !== state.generation) return;
         if (err instanceof ApiError && (err.status === 404 || err.status === 403)) {
           state.openId = null;
           state.detail = null;
@@ -883,20 +815,32 @@
     }
   }
 
-  function refreshOpen() {
-    if (state.openId === null) return Promise.resolve();
-    var id = state.openId;
+  /* Fetches and shows ticket id; resolves true if shown, false if the answer came too late
+   * (another ticket opened, or signed out meanwhile); rejects only while still current. */
+  function loadDetail(id) {
     var gen = state.generation;
-    return api('GET', '/api/tickets/' + encodeURIComponent(id)).then(
+    function current() {
+      return state.openId === id && gen === state.generation;
+    }
+    return api('GET', ticketPath(id)).then(
       function (detail) {
-        if (state.openId !== id || gen !== state.generation) return;
+        if (!current()) return false;
         state.detail = detail;
         renderDetail();
+        return true;
       },
-      function () {
-        /* the next event or action tries again */
+      function (err) {
+        if (!current()) return false;
+        throw err;
       }
     );
+  }
+
+  function refreshOpen() {
+    if (state.openId === null) return Promise.resolve();
+    return loadDetail(state.openId).catch(function () {
+      /* the next event or action tries again */
+    });
   }
 
   function refreshAll() {
@@ -922,7 +866,7 @@
     state.busy = true;
     el.replyForm.setAttribute('aria-busy', 'true');
     say(t('sending'), 'info');
-    api('POST', '/api/tickets/' + encodeURIComponent(d.id) + '/reply', { text: text })
+    api('POST', ticketPath(d.id, '/reply'), { text: text })
       .then(function (res) {
         if (state.openId === d.id) el.reply.value = '';
         state.drafts.delete(d.id);
@@ -945,7 +889,7 @@
     if (!d || state.busy) return;
     state.busy = true;
     say(t('resolving'), 'info');
-    api('POST', '/api/tickets/' + encodeURIComponent(d.id) + '/resolve')
+    api('POST', ticketPath(d.id, '/resolve'))
       .then(function (detail) {
         if (state.openId === d.id) {
           state.detail = detail;
@@ -965,9 +909,14 @@
 
   // ---- live updates ------------------------------------------------------------------
 
-  function connectEvents() {
+  function closeEvents() {
     window.clearTimeout(state.reopenTimer);
     if (state.events) state.events.close();
+    state.events = null;
+  }
+
+  function connectEvents() {
+    closeEvents();
     if (typeof window.EventSource !== 'function') return;
     var source = new EventSource('/api/tickets/events');
     state.events = source;
@@ -1021,10 +970,8 @@
   function stopConsole() {
     state.generation++;
     state.me = null;
-    window.clearTimeout(state.reopenTimer);
+    closeEvents();
     window.clearTimeout(state.refreshTimer);
-    if (state.events) state.events.close();
-    state.events = null;
     // Nothing of the residents' data stays on a signed-out page.
     state.tickets = [];
     state.known = null;
@@ -1037,14 +984,18 @@
     renderDetail();
   }
 
+  /* The console and its top bar parts, or the sign-in form. */
+  function showView(signedIn) {
+    el.loginView.hidden = signedIn;
+    [el.consoleView, el.account, el.live, el.skipLink].forEach(function (part) {
+      part.hidden = !signedIn;
+    });
+  }
+
   function showLogin(messageKey, kind) {
     var wasSignedIn = state.me !== null;
     stopConsole();
-    el.consoleView.hidden = true;
-    el.account.hidden = true;
-    el.live.hidden = true;
-    el.skipLink.hidden = true;
-    el.loginView.hidden = false;
+    showView(false);
     el.loginPassword.value = '';
     loginSay(null);
     renderAccount();
@@ -1063,11 +1014,7 @@
     state.me = me;
     state.lastUser = me.username;
     loginSay(null);
-    el.loginView.hidden = true;
-    el.consoleView.hidden = false;
-    el.account.hidden = false;
-    el.live.hidden = false;
-    el.skipLink.hidden = false;
+    showView(true);
     renderAccount();
     setLive('connecting');
     renderList();
@@ -1134,51 +1081,17 @@
 
   // ---- language ----------------------------------------------------------------------
 
-  function browserLanguage() {
-    var wanted = [];
-    if (navigator.languages) wanted = wanted.concat(Array.prototype.slice.call(navigator.languages));
-    if (navigator.language) wanted.push(navigator.language);
-    for (var i = 0; i < wanted.length; i++) {
-      var code = String(wanted[i] || '').toLowerCase().split('-')[0];
-      if (LANGS.indexOf(code) >= 0) return code;
-    }
-    return 'fi';
-  }
-
-  function loadStore() {
-    try {
-      var data = JSON.parse(window.localStorage.getItem(STORE_KEY) || '{}');
-      return data && typeof data === 'object' ? data : {};
-    } catch (e) {
-      return {};
-    }
-  }
-
   function saveStore() {
-    try {
-      window.localStorage.setItem(
-        STORE_KEY,
-        JSON.stringify({
-          language: state.lang,
-          queue: el.queueFilter.value,
-          status: el.statusFilter.value
-        })
-      );
-    } catch (e) {
-      /* no storage: settings last for this page view */
-    }
+    N.saveStore(STORE_KEY, {
+      language: state.lang,
+      queue: el.queueFilter.value,
+      status: el.statusFilter.value
+    });
   }
 
   function applyLanguage(lang) {
-    state.lang = LANGS.indexOf(lang) >= 0 ? lang : 'fi';
-    document.documentElement.lang = state.lang;
-    document.title = t('pageTitle');
-    var nodes = document.querySelectorAll('[data-i18n]');
-    for (var i = 0; i < nodes.length; i++) nodes[i].textContent = t(nodes[i].getAttribute('data-i18n'));
-    var buttons = document.querySelectorAll('.lang-switch__button');
-    for (var j = 0; j < buttons.length; j++) {
-      buttons[j].setAttribute('aria-pressed', buttons[j].getAttribute('data-lang') === state.lang ? 'true' : 'false');
-    }
+    state.lang = N.supported(lang) ? lang : 'fi';
+    N.applyTexts(state.lang, t);
     setLive(state.live);
     renderAccount();
     renderLoginMessage();
@@ -1230,10 +1143,10 @@
       el[pair[0]] = document.getElementById(pair[1]);
     });
 
-    var stored = loadStore();
+    var stored = N.loadStore(STORE_KEY);
     if (['open', 'resolved', 'all'].indexOf(stored.status) >= 0) el.statusFilter.value = stored.status;
     state.storedQueue = typeof stored.queue === 'string' ? stored.queue : '';
-    applyLanguage(LANGS.indexOf(stored.language) >= 0 ? stored.language : browserLanguage());
+    applyLanguage(N.startLanguage(stored.language));
 
     el.list.addEventListener('click', function (ev) {
       var button = ev.target.closest('.ticket');
@@ -1241,13 +1154,11 @@
       // Keyboard activation (Enter/Space) reports detail 0: then focus moves to the ticket.
       openTicket(Number(button.getAttribute('data-id')), true);
     });
-    el.queueFilter.addEventListener('change', function () {
-      saveStore();
-      loadList();
-    });
-    el.statusFilter.addEventListener('change', function () {
-      saveStore();
-      loadList();
+    [el.queueFilter, el.statusFilter].forEach(function (select) {
+      select.addEventListener('change', function () {
+        saveStore();
+        loadList();
+      });
     });
     el.replyForm.addEventListener('submit', function (ev) {
       ev.preventDefault();
@@ -1276,12 +1187,7 @@
       });
     });
     el.signOut.addEventListener('click', signOut);
-    var langButtons = document.querySelectorAll('.lang-switch__button');
-    for (var i = 0; i < langButtons.length; i++) {
-      langButtons[i].addEventListener('click', function (ev) {
-        applyLanguage(ev.currentTarget.getAttribute('data-lang'));
-      });
-    }
+    N.onLanguageSwitch(applyLanguage);
 
     api('GET', '/api/auth/me').then(
       function (me) {
@@ -1294,6 +1200,5 @@
     );
   }
 
-  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
-  else init();
+  N.ready(init);
 })();
