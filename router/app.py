@@ -25,13 +25,21 @@ from agents.knowledge.store import KnowledgeStore, read_docs_jsonl
 from channels.web.api import STATIC as CHAT_STATIC
 from channels.web.api import chat_router, reply_to_hub
 from channels.web.hub import Hub
+from handoff.admin.api import admin_router
 from handoff.auth import StaffAuth
 from handoff.console.api import CONSOLE_TOPIC, console_router
+from handoff.policy_store import LivePolicy, PolicyStore
 from handoff.queues import DEFAULT_QUEUES, default_policy
 from handoff.staff import SessionPolicy, StaffStore
 from handoff.tickets import TicketService
 from router import subjects
-from router.bus import ConsumerSpec, EventPublisher, ensure_streams, run_batches
+from router.bus import (
+    ConsumerSpec,
+    EventPublisher,
+    config_bucket,
+    ensure_streams,
+    run_batches,
+)
 from router.conversations import Conversations
 from router.db import create_engine, create_schema, insert_many_ignore
 from router.events import Channel, DeadLettered, ReplyRequested
@@ -87,9 +95,12 @@ class Services:
             return False
 
     async def start(self) -> None:
-        """Connect, create streams and tables. Subscribers must be included before this."""
+        """Connect, create streams, the configuration bucket and tables. Subscribers must be
+        included before this."""
         await self.broker.connect()
-        await ensure_streams(self.broker.connection.jetstream(), self.settings.jetstream_replicas)
+        js = self.broker.connection.jetstream()
+        await ensure_streams(js, self.settings.jetstream_replicas)
+        await config_bucket(js, self.settings.jetstream_replicas)
         await create_schema(self.engine)
         await self.broker.start()
 
@@ -190,6 +201,19 @@ def staff_store(services: Services) -> StaffStore:
     )
 
 
+def policy_store(services: Services, base: Policy | None = None) -> PolicyStore:
+    """The handoff thresholds in the database and the NATS KV entry the workers watch,
+    laid over ``base`` (the configured policy unless given)."""
+    s = services.settings
+    return PolicyStore(
+        services.engine,
+        base or initial_policy(s),
+        queues=[q.name for q in DEFAULT_QUEUES],
+        js=services.broker.connection.jetstream(),
+        replicas=s.jetstream_replicas,
+    )
+
+
 def create_web_app(services: Services) -> FastAPI:
     s = services.settings
     app = FastAPI(
@@ -228,6 +252,7 @@ def create_web_app(services: Services) -> FastAPI:
         )
     )
     app.include_router(kb_router(engine=services.engine))
+    app.include_router(admin_router(store=policy_store(services), current_user=auth.current_user))
     app.mount("/static", StaticFiles(directory=CHAT_STATIC), name="static")
     return app
 
@@ -263,12 +288,17 @@ def build_agent(settings: Settings, docs: list[Document]) -> TriageAgent:
 
 
 class RouterWorker:
-    """Consumes resident messages until told to stop; finishes the batch in hand."""
+    """Consumes resident messages until told to stop; finishes the batch in hand.
+
+    ``policy`` is the configured one; the thresholds admins set replace its thresholds and
+    rules at start and whenever they change (``handoff.policy_store.LivePolicy``).
+    """
 
     def __init__(self, services: Services, agent: TriageAgent, policy: Policy) -> None:
         s = services.settings
         self.services = services
         self.policy = policy
+        self.live = LivePolicy(policy_store(services, base=policy), self._use_policy)
         self.spec = ConsumerSpec(
             stream=subjects.Stream.CONVERSATIONS,
             durable=subjects.Durable.ROUTER_INBOUND.value,
@@ -291,13 +321,19 @@ class RouterWorker:
         self.stopping = asyncio.Event()
         self.ready = asyncio.Event()
 
+    def _use_policy(self, policy: Policy) -> None:
+        # The pipeline reads it once per batch: a batch is decided under one version.
+        self.policy = policy
+
     async def run(self) -> None:
         js = self.services.broker.connection.jetstream()
+        await self.live.load()
         await asyncio.gather(
             run_batches(js, self.spec, self.handler, self.stopping, ready=self.ready),
             run_batches(
                 js, DeadLetterKeeper.SPEC, DeadLetterKeeper(self.services.engine), self.stopping
             ),
+            self.live.run(self.stopping),
         )
 
     def stop(self) -> None:

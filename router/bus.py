@@ -19,11 +19,13 @@ from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
     DeliverPolicy,
+    KeyValueConfig,
     RetentionPolicy,
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
 
 from router.events import Event
 from router.subjects import STREAM_SUBJECTS, Stream, msg_id_for, subject_for
@@ -67,6 +69,31 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
             await js.update_stream(config=config)
         except BadRequestError as e:  # e.g. replicas cannot change on this server
             log.warning("stream %s keeps its configuration: %s", config.name, e.description)
+
+
+# Live configuration (the handoff thresholds): read and watched by every worker.
+CONFIG_BUCKET = "neuvonta-config"
+CONFIG_HISTORY = 16
+
+
+async def config_bucket(js: JetStreamContext, replicas: int = 1) -> KeyValue:
+    """The configuration KV bucket; created on first use (by whichever process is first)."""
+    try:
+        return await js.key_value(CONFIG_BUCKET)
+    except BucketNotFoundError:
+        pass
+    try:
+        return await js.create_key_value(
+            KeyValueConfig(
+                bucket=CONFIG_BUCKET,
+                description="Neuvonta live configuration (the database keeps the history)",
+                history=CONFIG_HISTORY,
+                storage=StorageType.FILE,
+                replicas=replicas,
+            )
+        )
+    except BadRequestError:  # another process created it meanwhile
+        return await js.key_value(CONFIG_BUCKET)
 
 
 class EventPublisher:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from agents.cli import eval_command, kb_app
+from handoff.thresholds_cli import thresholds_app
 from handoff.users_cli import users_app
 from router.settings import Settings
 
@@ -100,6 +101,7 @@ def worker(data_dir: DataDir = None, agent: Agent = None) -> None:
 app.command("eval")(eval_command)
 app.add_typer(kb_app, name="kb")
 app.add_typer(users_app, name="users")
+app.add_typer(thresholds_app, name="thresholds")
 
 
 def main() -> None:

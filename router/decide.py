@@ -132,7 +132,8 @@ def decide(situation: Situation, policy: Policy) -> Decision:
         return out(Action.HANDOFF, HandoffReason.MAX_TURNS)
 
     answerable = a.answer is not None and len(a.sources) > 0
-    if answerable and a.confidence >= threshold:
+    # A threshold of 1.0 means people answer: not even a fully confident draft goes out.
+    if answerable and a.confidence >= threshold and threshold < 1.0:
         return out(Action.ANSWER)
     if (
         policy.clarify_short_messages

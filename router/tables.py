@@ -186,3 +186,19 @@ class StaffSessionRow(SQLModel, table=True):
     last_seen_at: datetime = _ts()
     # The absolute end; an idle session ends earlier.
     expires_at: datetime = _ts(index=True)
+
+
+class PolicyChangeRow(SQLModel, table=True):
+    """One change of the handoff thresholds and rules (``handoff.thresholds``): the audit
+    trail, and the current setting (the highest version). Version 0 is the configured
+    default, never stored; the primary key makes two changes of the same version collide."""
+
+    __tablename__ = "policy_change"
+
+    version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    changed_by: str
+    changed_at: datetime = _ts()
+    # The admin-set part of the policy before and after: {"default", "queues", "always_handoff"}.
+    old: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    new: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    note: str | None = Field(default=None, sa_column=Column(Text))

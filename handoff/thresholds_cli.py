@@ -1,0 +1,286 @@
+"""``neuvonta thresholds``: show and change the handoff thresholds and rules.
+
+The same as the admin API: the change is recorded in the database (with who, when, old,
+new and the note) and put into the NATS KV entry the running workers watch, so they use it
+within moments. NATS is ``NATS_URL``, else the embedded server of a ``serve`` running on the
+same data folder (its ``serve.json``); with neither reachable the change goes into the
+database only, and workers take it at their next start. Exit codes: 0 done, 1 the database
+failed, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+# The database and NATS modules load inside the commands: `neuvonta --help` does not pay.
+if TYPE_CHECKING:
+    from handoff.policy_store import PolicyStore, Saved
+    from handoff.thresholds import ThresholdState
+    from router.settings import Settings
+
+T = TypeVar("T")
+
+thresholds_app = typer.Typer(
+    help="Handoff thresholds and rules (live in running workers): show, set.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data folder (NEUVONTA_DATA_DIR; default ./var)"),
+]
+NATS_CONNECT_TIMEOUT = 2.0
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _note(message: str) -> None:
+    Console(stderr=True).print(f"[yellow]note:[/] {escape(message)}", soft_wrap=True)
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    from router.settings import Settings
+
+    settings = Settings()
+    return settings.model_copy(update={"data_dir": data_dir}) if data_dir else settings
+
+
+def _known_queues() -> list[str]:
+    from handoff.queues import DEFAULT_QUEUES
+
+    return [q.name for q in DEFAULT_QUEUES]
+
+
+def nats_url_for(settings: Settings) -> str | None:
+    """``NATS_URL``, else the embedded server of a ``serve`` running on this data folder."""
+    if settings.nats_url:
+        return settings.nats_url
+    try:
+        runtime = json.loads((settings.data_dir / "serve.json").read_text())
+    except (OSError, ValueError):
+        return None
+    url = runtime.get("nats_url") if isinstance(runtime, dict) else None
+    return url if isinstance(url, str) and url else None
+
+
+async def _connect(url: str | None) -> Any:
+    """A NATS connection, or None when there is no NATS to reach."""
+    if url is None:
+        return None
+    import nats
+
+    async def quiet(_e: Exception) -> None:
+        return None
+
+    try:
+        return await nats.connect(
+            url,
+            connect_timeout=NATS_CONNECT_TIMEOUT,
+            allow_reconnect=False,
+            max_reconnect_attempts=0,
+            error_cb=quiet,
+        )
+    except Exception:  # no server there (any of the client's several ways of saying so)
+        return None
+
+
+def _with_store(
+    settings: Settings, work: Callable[[PolicyStore], Awaitable[T]], *, nats: bool = False
+) -> tuple[T, bool]:
+    """Run ``work`` on the configured database; ``nats``: also on NATS when reachable.
+
+    Returns what ``work`` returned and whether NATS was reached.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from handoff.policy_store import PolicyStore
+    from router.app import initial_policy
+    from router.db import create_engine, create_schema
+
+    async def run() -> tuple[T, bool]:
+        if settings.database_url is None:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        nc = await _connect(nats_url_for(settings)) if nats else None
+        engine = create_engine(settings.database)
+        try:
+            await create_schema(engine)
+            store = PolicyStore(
+                engine,
+                initial_policy(settings),
+                queues=_known_queues(),
+                js=nc.jetstream() if nc is not None else None,
+                replicas=settings.jetstream_replicas,
+            )
+            return await work(store), nc is not None
+        finally:
+            await engine.dispose()
+            if nc is not None:
+                await nc.close()
+
+    try:
+        return asyncio.run(run())
+    except (OSError, SQLAlchemyError) as e:
+        url = make_url(settings.database).render_as_string(hide_password=True)
+        _fail(f"cannot use the database {url}: {e}", 1)
+
+
+def _when(state: ThresholdState) -> str:
+    if state.changed_at is None:
+        return "the configured default (never changed)"
+    at = state.changed_at.astimezone().strftime("%Y-%m-%d %H:%M")
+    return f"changed by {state.changed_by} at {at}"
+
+
+@thresholds_app.command("show")
+def show(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object, as the API")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Show the thresholds and rules in use (from the database)."""
+    from handoff.queues import DEFAULT_QUEUES
+
+    async def work(store: PolicyStore) -> ThresholdState:
+        return await store.current()
+
+    state, _ = _with_store(_settings(data_dir), work)
+    if as_json:
+        typer.echo(state.model_dump_json())
+        return
+    out = Console(soft_wrap=True)
+    out.print(
+        f"Thresholds version {state.version}, {escape(_when(state))}.\n"
+        f"Default threshold: {state.default:g} (minimum confidence for an automatic answer; "
+        "1: the AI never answers on its own)"
+    )
+    table = Table(box=None, pad_edge=False)
+    for column in ("queue", "threshold", "always to a person"):
+        table.add_column(column)
+    for q in DEFAULT_QUEUES:
+        value = state.queues.get(q.name)
+        shown = f"{state.default:g} (default)" if value is None else f"{value:g}"
+        table.add_row(escape(q.name), shown, "yes" if q.name in state.always_handoff else "no")
+    out.print(table)
+
+
+def _parse_queue_values(items: list[str], known: list[str]) -> dict[str, float]:
+    values: dict[str, float] = {}
+    for item in items:
+        name, sep, raw = item.rpartition("=")
+        if not sep or not name:
+            _fail(f"--queue takes QUEUE=THRESHOLD, e.g. housing=0.8 (got {item!r})")
+        try:
+            values[name.strip()] = float(raw)
+        except ValueError:
+            _fail(f"--queue {item}: the threshold is a number from 0 to 1")
+    return values
+
+
+@thresholds_app.command("set")
+def set_thresholds(
+    by: Annotated[str, typer.Option("--by", help="Who makes the change (kept in the history)")],
+    default: Annotated[
+        float | None, typer.Option("--default", help="The default threshold (0–1)")
+    ] = None,
+    queue: Annotated[
+        list[str] | None,
+        typer.Option("--queue", help="QUEUE=THRESHOLD for one queue, e.g. health=0.8 (repeat)"),
+    ] = None,
+    clear_queue: Annotated[
+        list[str] | None,
+        typer.Option("--clear-queue", help="QUEUE uses the default threshold again (repeat)"),
+    ] = None,
+    always_handoff: Annotated[
+        list[str] | None,
+        typer.Option("--always-handoff", help="People always answer in QUEUE (repeat)"),
+    ] = None,
+    no_always_handoff: Annotated[
+        list[str] | None,
+        typer.Option("--no-always-handoff", help="The AI may answer in QUEUE again (repeat)"),
+    ] = None,
+    note: Annotated[str | None, typer.Option("--note", help="Why (kept in the history)")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Change thresholds and rules; what is not mentioned stays as it is.
+
+    For example: neuvonta thresholds set --queue health=0.8 --always-handoff social --by anna
+    --note "pilot week"
+    """
+    from handoff.policy_store import StaleVersion
+    from handoff.thresholds import (
+        InvalidThresholds,
+        Thresholds,
+        describe,
+        diff,
+        merge,
+        unknown_names,
+    )
+
+    known = _known_queues()
+    values = _parse_queue_values(queue or [], known)
+    named = [*(clear_queue or []), *(always_handoff or []), *(no_always_handoff or [])]
+    if problems := unknown_names(named, known):
+        _fail("; ".join(p.msg for p in problems))
+    both = set(always_handoff or []) & set(no_always_handoff or [])
+    if both:
+        _fail(f"both --always-handoff and --no-always-handoff for {', '.join(sorted(both))}")
+    if default is None and not (values or named):
+        _fail("nothing to change: give --default, --queue, --clear-queue or --always-handoff")
+
+    def change(current: Thresholds) -> Thresholds:
+        return merge(
+            current,
+            default=default,
+            queues=values,
+            clear_queues=clear_queue or [],
+            always_handoff=always_handoff or [],
+            no_always_handoff=no_always_handoff or [],
+        )
+
+    async def work(store: PolicyStore) -> tuple[Saved, str]:
+        for _ in range(5):  # a change made meanwhile: apply ours on top of it
+            before = await store.current()
+            try:
+                saved = await store.save(change, by=by, note=note, based_on=before.version)
+            except StaleVersion:
+                continue
+            return saved, describe(diff(before.thresholds, saved.state.thresholds))
+        raise StaleVersion(await store.current(), None)
+
+    try:
+        (saved, what), reached = _with_store(_settings(data_dir), work, nats=True)
+    except InvalidThresholds as e:
+        _fail("; ".join(p.msg for p in e.problems))
+    except StaleVersion as e:
+        _fail(str(e), 1)
+    state = saved.state
+    if not saved.changed:
+        typer.echo(f"nothing changed: the thresholds are so already (version {state.version})")
+        return
+    typer.echo(f"thresholds version {state.version} by {state.changed_by}: {what}")
+    if saved.live:
+        typer.echo("running workers use it now")
+    elif reached:
+        _note(
+            "saved in the database, but NATS KV did not take it: running workers pick it up "
+            "at their next start"
+        )
+    else:
+        _note(
+            "no NATS reachable (NATS_URL, or a running serve on this data folder): saved in "
+            "the database only; running workers pick it up at their next start"
+        )
