@@ -131,6 +131,8 @@ def test_signing_in_and_out_with_the_keyboard(
         page.keyboard.press("Enter")
 
         expect(page.locator("#account-name")).to_have_text("Kirjautunut: demo")
+        # An admin gets to the thresholds page from the console.
+        expect(page.get_by_role("link", name="Kynnysarvot")).to_have_attribute("href", "/admin")
         expect(page.locator("#ticket-list-title")).to_be_focused()
         expect(page.locator("#live")).to_have_attribute("data-state", "on", timeout=TIMEOUT)
         expect(page.locator("#login-view")).to_be_hidden()
@@ -225,6 +227,7 @@ def test_an_agent_cannot_open_a_ticket_of_another_queue(
         page.goto(f"/console#ticket-{ticket_id}")  # a link to it, say from a colleague
         sign_in(page, "asta", "asta-password-1")
         expect(page.locator("#account-name")).to_have_text("Kirjautunut: asta")
+        expect(page.get_by_role("link", name="Kynnysarvot")).to_have_count(0)
         expect(page.get_by_role("status")).to_have_text(
             "Virhe: Sinulla ei ole oikeutta tämän jonon tapauksiin."
         )

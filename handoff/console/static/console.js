@@ -102,6 +102,7 @@
       signedOut: 'Olet kirjautunut ulos.',
       signedInAs: 'Kirjautunut: {name}',
       signOut: 'Kirjaudu ulos',
+      adminLink: 'Kynnysarvot',
       st: { open: 'Avoin', resolved: 'Ratkaistu', assigned: 'Työn alla' },
       reasons: {
         asked_for_human: 'Asukas pyysi ihmistä',
@@ -202,6 +203,7 @@
       signedOut: 'Du har loggat ut.',
       signedInAs: 'Inloggad: {name}',
       signOut: 'Logga ut',
+      adminLink: 'Tröskelvärden',
       st: { open: 'Öppet', resolved: 'Löst', assigned: 'Under arbete' },
       reasons: {
         asked_for_human: 'Invånaren bad om en människa',
@@ -302,6 +304,7 @@
       signedOut: 'You have signed out.',
       signedInAs: 'Signed in as {name}',
       signOut: 'Sign out',
+      adminLink: 'Thresholds',
       st: { open: 'Open', resolved: 'Resolved', assigned: 'In progress' },
       reasons: {
         asked_for_human: 'Resident asked for a person',
@@ -949,6 +952,10 @@
 
   function renderAccount() {
     el.accountName.textContent = state.me ? t('signedInAs', { name: state.me.username }) : '';
+    // Admins tune the handoff thresholds on their own page.
+    var admin = !!(state.me && state.me.role === 'admin');
+    el.adminLink.hidden = !admin;
+    el.adminSep.hidden = !admin;
   }
 
   function loginSay(key, kind, values) {
@@ -1109,6 +1116,8 @@
       ['account', 'account'],
       ['accountName', 'account-name'],
       ['signOut', 'sign-out'],
+      ['adminLink', 'admin-link'],
+      ['adminSep', 'admin-sep'],
       ['loginView', 'login-view'],
       ['loginForm', 'login-form'],
       ['loginUsername', 'login-username'],
