@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -32,6 +32,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+
+from router.cli_support import DataDir, fail, run_on_database, settings_for, warn
 
 # Heavy modules (the agent, the database, httpx) load inside the commands: `neuvonta --help`
 # and the other commands do not pay for them.
@@ -65,23 +67,9 @@ RESTART_NOTE = (
     "(and any `neuvonta worker`) to use the change."
 )
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Data folder (NEUVONTA_DATA_DIR; default ./var)"),
-]
-
 
 def _stderr() -> Console:
     return Console(stderr=True)
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    _stderr().print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def _warn(message: str) -> None:
-    _stderr().print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
 
 
 @contextmanager
@@ -152,9 +140,9 @@ def eval_command(
     Figures as in data/README.md, overall and per language.
     """
     if agent == "llm":
-        _fail("the llm agent is not configured yet (a later issue): use --agent offline or noop")
+        fail("the llm agent is not configured yet (a later issue): use --agent offline or noop")
     if agent not in ("offline", "noop"):
-        _fail(f"unknown agent {agent!r}: use offline or noop")
+        fail(f"unknown agent {agent!r}: use offline or noop")
     docs = _read_kb_files(kb)
     qs = _read_questions(questions)
     _check_expected(qs, docs)
@@ -207,13 +195,13 @@ def _read_kb_files(paths: Sequence[Path]) -> list[Document]:
         try:
             found = parse_docs_jsonl(_read_file(path), str(path))
         except SourceError as e:
-            _fail(str(e))
+            fail(str(e))
         for doc in found:
             if doc.id in docs:
-                _warn(f"{path}: document {doc.id} is also in an earlier --kb file; kept the last")
+                warn(f"{path}: document {doc.id} is also in an earlier --kb file; kept the last")
             docs[doc.id] = doc
     if not docs:
-        _fail("the knowledge base is empty: give --kb files with documents")
+        fail("the knowledge base is empty: give --kb files with documents")
     return list(docs.values())
 
 
@@ -221,13 +209,13 @@ def _read_file(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        _fail(f"{path}: no such file")
+        fail(f"{path}: no such file")
     except IsADirectoryError:
-        _fail(f"{path}: is a folder, not a file")
+        fail(f"{path}: is a folder, not a file")
     except UnicodeDecodeError as e:
-        _fail(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})")
+        fail(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})")
     except OSError as e:
-        _fail(f"{path}: cannot read: {e.strerror or e}")
+        fail(f"{path}: cannot read: {e.strerror or e}")
 
 
 def _read_questions(path: Path) -> list[Question]:
@@ -237,9 +225,9 @@ def _read_questions(path: Path) -> list[Question]:
     try:
         qs = read_jsonl(_read_file(path), Question, str(path))
     except SourceError as e:
-        _fail(str(e))
+        fail(str(e))
     if not qs:
-        _fail(f"{path}: no questions")
+        fail(f"{path}: no questions")
     return qs
 
 
@@ -247,7 +235,7 @@ def _check_expected(qs: Sequence[Question], docs: Sequence[Document]) -> None:
     known = {d.id for d in docs}
     missing = sorted({d for q in qs for d in q.expected_docs if d not in known})
     if missing:
-        _warn(
+        warn(
             f"{len(missing)} expected document(s) are not in the knowledge base "
             f"(e.g. {missing[0]}): those questions cannot be answered right"
         )
@@ -256,7 +244,7 @@ def _check_expected(qs: Sequence[Question], docs: Sequence[Document]) -> None:
 def _chart_path(chart: Path | None) -> Path:
     path = chart or DEFAULT_CHART
     if not path.parent.is_dir():
-        _fail(f"{path}: folder {path.parent} does not exist")
+        fail(f"{path}: folder {path.parent} does not exist")
     return path
 
 
@@ -311,7 +299,7 @@ def _wait_ready(agent: OfflineAgent) -> None:
                 report("passage vectors", int(dense.ready.sum()), len(dense.ready))
     dense = agent.dense
     if dense is not None and dense.error:
-        _warn(f"dense retrieval failed ({dense.error}): ranking by character n-grams only")
+        warn(f"dense retrieval failed ({dense.error}): ranking by character n-grams only")
     elif dense is not None and dense.computed:
         took = time.monotonic() - started
         _stderr().print(f"{dense.computed} passage vectors computed in {took:.0f} s")
@@ -424,7 +412,7 @@ def _write_chart(
             title=title,
         )
     except OSError as e:
-        _fail(f"{path}: cannot write the chart: {e.strerror or e}", 1)
+        fail(f"{path}: cannot write the chart: {e.strerror or e}", 1)
 
 
 # --- neuvonta kb ----------------------------------------------------------------------------
@@ -469,7 +457,7 @@ def kb_ingest(
     """
     from agents.knowledge.ingest import PTV_API, FetchError, SourceError, load_source
 
-    settings = _kb_settings(data_dir)
+    settings = settings_for(data_dir)
     try:
         with _progress() as report:
             loaded = asyncio.run(
@@ -479,9 +467,9 @@ def kb_ingest(
             )
             summary, before = _with_store(settings, lambda kb: _sync(kb, loaded, report))
     except SourceError as e:
-        _fail(str(e))
+        fail(str(e))
     except FetchError as e:
-        _fail(f"cannot fetch {e}", 1)
+        fail(f"cannot fetch {e}", 1)
     _print_ingest(loaded, summary, before)
 
 
@@ -524,7 +512,7 @@ def kb_list(
     as_json: Annotated[bool, typer.Option("--json", help="A JSON list on stdout")] = False,
 ) -> None:
     """The documents: id, titles, languages, departments, source and last change."""
-    entries = _with_store(_kb_settings(data_dir), lambda kb: kb.entries())
+    entries = _with_store(settings_for(data_dir), lambda kb: kb.entries())
     if as_json:
         typer.echo(
             json.dumps(
@@ -599,10 +587,10 @@ def kb_search(
     Uses the data folder's vector cache (kb-vectors) like the server.
     Passage vectors still missing are computed first (and kept for the server).
     """
-    settings = _kb_settings(data_dir)
+    settings = settings_for(data_dir)
     docs = _with_store(settings, lambda kb: kb.all())
     if not docs:
-        _fail("the knowledge base is empty: add documents with `neuvonta kb ingest`", 1)
+        fail("the knowledge base is empty: add documents with `neuvonta kb ingest`", 1)
     agent = _search_agent(settings, docs, lexical=lexical)
     hits = search_passages(agent, text, lang=lang, top=top)
     _print_search(agent, settings, text, hits, lang)
@@ -701,37 +689,7 @@ def _print_search(
 # --- Settings and the database --------------------------------------------------------------
 
 
-def _kb_settings(data_dir: Path | None) -> Settings:
-    from router.settings import Settings
-
-    settings = Settings()
-    return settings.model_copy(update={"data_dir": data_dir}) if data_dir else settings
-
-
 def _with_store(settings: Settings, work: Callable[[KnowledgeStore], Awaitable[T]]) -> T:
-    """Run ``work`` on the configured database (SQLite in the data folder or DATABASE_URL)."""
     from agents.knowledge.store import KnowledgeStore
-    from router.db import create_engine, create_schema
 
-    async def run() -> T:
-        if settings.database_url is None:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(settings.database)
-        try:
-            await create_schema(engine)
-            return await work(KnowledgeStore(engine))
-        finally:
-            await engine.dispose()
-
-    from sqlalchemy.exc import SQLAlchemyError
-
-    try:
-        return asyncio.run(run())
-    except (OSError, SQLAlchemyError) as e:
-        _fail(f"cannot use the database {_safe_url(settings.database)}: {e}", 1)
-
-
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+    return run_on_database(settings, lambda engine: work(KnowledgeStore(engine)))

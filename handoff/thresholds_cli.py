@@ -10,19 +10,22 @@ failed, 2 bad input.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from router.cli_support import DataDir, fail, run_on_database, settings_for
+from router.cli_support import note as tell
+
 # The database and NATS modules load inside the commands: `neuvonta --help` does not pay.
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
     from handoff.policy_store import PolicyStore, Saved
     from handoff.thresholds import ThresholdState
     from router.settings import Settings
@@ -36,27 +39,7 @@ thresholds_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Data folder (NEUVONTA_DATA_DIR; default ./var)"),
-]
 NATS_CONNECT_TIMEOUT = 2.0
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def _note(message: str) -> None:
-    Console(stderr=True).print(f"[yellow]note:[/] {escape(message)}", soft_wrap=True)
-
-
-def _settings(data_dir: Path | None) -> Settings:
-    from router.settings import Settings
-
-    settings = Settings()
-    return settings.model_copy(update={"data_dir": data_dir}) if data_dir else settings
 
 
 def _known_queues() -> list[str]:
@@ -105,20 +88,12 @@ def _with_store(
 
     Returns what ``work`` returned and whether NATS was reached.
     """
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import SQLAlchemyError
-
     from handoff.policy_store import PolicyStore
     from router.app import initial_policy
-    from router.db import create_engine, create_schema
 
-    async def run() -> tuple[T, bool]:
-        if settings.database_url is None:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+    async def on(engine: AsyncEngine) -> tuple[T, bool]:
         nc = await _connect(nats_url_for(settings)) if nats else None
-        engine = create_engine(settings.database)
         try:
-            await create_schema(engine)
             store = PolicyStore(
                 engine,
                 initial_policy(settings),
@@ -128,15 +103,10 @@ def _with_store(
             )
             return await work(store), nc is not None
         finally:
-            await engine.dispose()
             if nc is not None:
                 await nc.close()
 
-    try:
-        return asyncio.run(run())
-    except (OSError, SQLAlchemyError) as e:
-        url = make_url(settings.database).render_as_string(hide_password=True)
-        _fail(f"cannot use the database {url}: {e}", 1)
+    return run_on_database(settings, on)
 
 
 def _when(state: ThresholdState) -> str:
@@ -157,7 +127,7 @@ def show(
     async def work(store: PolicyStore) -> ThresholdState:
         return await store.current()
 
-    state, _ = _with_store(_settings(data_dir), work)
+    state, _ = _with_store(settings_for(data_dir), work)
     if as_json:
         typer.echo(state.model_dump_json())
         return
@@ -182,11 +152,11 @@ def _parse_queue_values(items: list[str], known: list[str]) -> dict[str, float]:
     for item in items:
         name, sep, raw = item.rpartition("=")
         if not sep or not name:
-            _fail(f"--queue takes QUEUE=THRESHOLD, e.g. housing=0.8 (got {item!r})")
+            fail(f"--queue takes QUEUE=THRESHOLD, e.g. housing=0.8 (got {item!r})")
         try:
             values[name.strip()] = float(raw)
         except ValueError:
-            _fail(f"--queue {item}: the threshold is a number from 0 to 1")
+            fail(f"--queue {item}: the threshold is a number from 0 to 1")
     return values
 
 
@@ -234,12 +204,12 @@ def set_thresholds(
     values = _parse_queue_values(queue or [], known)
     named = [*(clear_queue or []), *(always_handoff or []), *(no_always_handoff or [])]
     if problems := unknown_names(named, known):
-        _fail("; ".join(p.msg for p in problems))
+        fail("; ".join(p.msg for p in problems))
     both = set(always_handoff or []) & set(no_always_handoff or [])
     if both:
-        _fail(f"both --always-handoff and --no-always-handoff for {', '.join(sorted(both))}")
+        fail(f"both --always-handoff and --no-always-handoff for {', '.join(sorted(both))}")
     if default is None and not (values or named):
-        _fail("nothing to change: give --default, --queue, --clear-queue or --always-handoff")
+        fail("nothing to change: give --default, --queue, --clear-queue or --always-handoff")
 
     def change(current: Thresholds) -> Thresholds:
         return merge(
@@ -262,11 +232,11 @@ def set_thresholds(
         raise StaleVersion(await store.current(), None)
 
     try:
-        (saved, what), reached = _with_store(_settings(data_dir), work, nats=True)
+        (saved, what), reached = _with_store(settings_for(data_dir), work, nats=True)
     except InvalidThresholds as e:
-        _fail("; ".join(p.msg for p in e.problems))
+        fail("; ".join(p.msg for p in e.problems))
     except StaleVersion as e:
-        _fail(str(e), 1)
+        fail(str(e), 1)
     state = saved.state
     if not saved.changed:
         typer.echo(f"nothing changed: the thresholds are so already (version {state.version})")
@@ -275,12 +245,12 @@ def set_thresholds(
     if saved.live:
         typer.echo("running workers use it now")
     elif reached:
-        _note(
+        tell(
             "saved in the database, but NATS KV did not take it: running workers pick it up "
             "at their next start"
         )
     else:
-        _note(
+        tell(
             "no NATS reachable (NATS_URL, or a running serve on this data folder): saved in "
             "the database only; running workers pick it up at their next start"
         )

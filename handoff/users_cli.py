@@ -7,18 +7,18 @@ changes apply at once, without a restart. Exit codes: 0 done, 1 the database fai
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from router.cli_support import DataDir, fail, note, run_on_database, settings_for
 
 # The database modules load inside the commands: `neuvonta --help` does not pay for them.
 if TYPE_CHECKING:
@@ -34,65 +34,25 @@ users_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Data folder (NEUVONTA_DATA_DIR; default ./var)"),
-]
-
 
 class RoleChoice(StrEnum):
     agent = "agent"
     admin = "admin"
 
 
-def _fail(message: str, code: int = 2) -> NoReturn:
-    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def _note(message: str) -> None:
-    Console(stderr=True).print(f"[yellow]note:[/] {escape(message)}", soft_wrap=True)
-
-
-def _settings(data_dir: Path | None) -> Settings:
-    from router.settings import Settings
-
-    settings = Settings()
-    return settings.model_copy(update={"data_dir": data_dir}) if data_dir else settings
-
-
 def _with_store(settings: Settings, work: Callable[[StaffStore], Awaitable[T]]) -> T:
-    """Run ``work`` on the configured database (SQLite in the data folder or DATABASE_URL)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import SQLAlchemyError
-
     from handoff.staff import StaffStore
-    from router.db import create_engine, create_schema
 
-    async def run() -> T:
-        if settings.database_url is None:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(settings.database)
-        try:
-            await create_schema(engine)
-            return await work(StaffStore(engine))
-        finally:
-            await engine.dispose()
-
-    try:
-        return asyncio.run(run())
-    except (OSError, SQLAlchemyError) as e:
-        url = make_url(settings.database).render_as_string(hide_password=True)
-        _fail(f"cannot use the database {url}: {e}", 1)
+    return run_on_database(settings, lambda engine: work(StaffStore(engine)))
 
 
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         # One line; only the line break is taken off (spaces may be part of a password).
         return sys.stdin.readline().rstrip("\r\n")
-    if sys.stdin.isatty():
-        return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
-    _fail("give the password on standard input with --password-stdin")
+    if not sys.stdin.isatty():
+        fail("give the password on standard input with --password-stdin")
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
 
 
 @users_app.command("add")
@@ -126,28 +86,28 @@ def add(
 
     name = normalize_username(username)
     if problem := username_problem(name):
-        _fail(problem)
+        fail(problem)
     known = [q.name for q in DEFAULT_QUEUES]
     queues = list(dict.fromkeys(queue or []))
     unknown = [q for q in queues if q not in known]
     if unknown:
-        _fail(f"unknown queue {', '.join(unknown)}; the queues are: {', '.join(known)}")
+        fail(f"unknown queue {', '.join(unknown)}; the queues are: {', '.join(known)}")
     if role is RoleChoice.agent and not queues:
-        _fail(f"an agent needs at least one --queue; the queues are: {', '.join(known)}")
+        fail(f"an agent needs at least one --queue; the queues are: {', '.join(known)}")
     if role is RoleChoice.admin and queues:
-        _note("an admin sees every queue; the --queue options are kept for later")
+        note("an admin sees every queue; the --queue options are kept for later")
     password = _read_password(password_stdin)
     if problem := password_problem(password):
-        _fail(problem)
+        fail(problem)
     password_hash = hash_password(password)
 
     async def work(store: StaffStore) -> None:
         await store.add(name, password_hash, role.value, queues)
 
     try:
-        _with_store(_settings(data_dir), work)
+        _with_store(settings_for(data_dir), work)
     except UserExists:
-        _fail(f"the user {name} exists already")
+        fail(f"the user {name} exists already")
     shown = "every queue" if role is RoleChoice.admin else ", ".join(queues)
     typer.echo(f"added {name} ({role.value}; {shown})")
 
@@ -172,7 +132,7 @@ def list_users(data_dir: DataDir = None) -> None:
             for u in await store.all()
         ]
 
-    rows = _with_store(_settings(data_dir), work)
+    rows = _with_store(settings_for(data_dir), work)
     if not rows:
         typer.echo("No staff accounts yet: add one with `neuvonta users add`.")
         return
@@ -197,7 +157,7 @@ def disable(
     async def work(store: StaffStore) -> int | None:
         return await store.disable(name)
 
-    ended = _with_store(_settings(data_dir), work)
+    ended = _with_store(settings_for(data_dir), work)
     if ended is None:
-        _fail(f"no such user: {name}")
+        fail(f"no such user: {name}")
     typer.echo(f"disabled {name}; ended {ended} session{'' if ended == 1 else 's'}")

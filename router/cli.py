@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -11,6 +10,7 @@ import typer
 from agents.cli import eval_command, kb_app
 from handoff.thresholds_cli import thresholds_app
 from handoff.users_cli import users_app
+from router.cli_support import DataDir
 from router.settings import Settings
 
 app = typer.Typer(
@@ -20,10 +20,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Data folder (NEUVONTA_DATA_DIR; default ./var)"),
-]
 Host = Annotated[str | None, typer.Option("--host", help="Listen address (NEUVONTA_HTTP_HOST)")]
 Port = Annotated[
     int | None, typer.Option("--port", help="HTTP port (NEUVONTA_HTTP_PORT; default 8080; 0: any)")

@@ -1,0 +1,76 @@
+"""What the ``neuvonta`` sub-commands share: the data folder option, messages, the database.
+
+The database modules load inside ``run_on_database``: ``neuvonta --help`` does not pay for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from router.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+T = TypeVar("T")
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data folder (NEUVONTA_DATA_DIR; default ./var)"),
+]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Exit with a clear message: 2 for bad input, 1 for trouble with the system."""
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def note(message: str) -> None:
+    Console(stderr=True).print(f"[yellow]note:[/] {escape(message)}", soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    Console(stderr=True).print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
+
+
+def settings_for(data_dir: Path | None) -> Settings:
+    """The environment's settings, with ``--data-dir`` when given."""
+    settings = Settings()
+    return settings.model_copy(update={"data_dir": data_dir}) if data_dir else settings
+
+
+def safe_url(url: str) -> str:
+    """A database URL fit for a message: no password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def run_on_database(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Run ``work`` on the configured database (SQLite in the data folder or DATABASE_URL)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from router.db import create_engine, create_schema
+
+    async def run() -> T:
+        if settings.database_url is None:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(settings.database)
+        try:
+            await create_schema(engine)
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except (OSError, SQLAlchemyError) as e:
+        fail(f"cannot use the database {safe_url(settings.database)}: {e}", 1)
