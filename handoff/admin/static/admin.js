@@ -4,15 +4,16 @@
  * The data come from /api/admin/thresholds (admins only): signed out (401) or not an admin
  * (403), the page says where to sign in. A change sends the version it was based on and
  * the neuvonta_csrf cookie as the X-CSRF-Token header; 409 means someone changed the
- * thresholds meanwhile. Every text is set with textContent.
+ * thresholds meanwhile. Every text is set with textContent. Shared helpers come from
+ * /static/common.js (window.Neuvonta), loaded before this file.
  */
 (function () {
   'use strict';
 
+  var N = window.Neuvonta;
+  var node = N.node;
   var CSRF_COOKIE = 'neuvonta_csrf';
   var STORE_KEY = 'neuvonta.admin';
-  var LANGS = ['fi', 'sv', 'en'];
-  var LOCALES = { fi: 'fi-FI', sv: 'sv-FI', en: 'en-GB' };
 
   var T = {
     fi: {
@@ -192,21 +193,27 @@
 
   // ---- texts ---------------------------------------------------------------------------
 
+  var translate = N.translator(T, function () {
+    return state.lang;
+  });
+
+  /* The shared translator, with '–' for a missing value and the key for a missing text. */
   function t(key, params) {
-    var table = T[state.lang] || T.fi;
-    var text = table[key] !== undefined ? table[key] : T.en[key] !== undefined ? T.en[key] : key;
+    var values = null;
     if (params) {
-      text = text.replace(/\{(\w+)\}/g, function (m, name) {
-        return params[name] !== undefined && params[name] !== null ? String(params[name]) : '–';
+      values = {};
+      Object.keys(params).forEach(function (name) {
+        values[name] = params[name] == null ? '–' : params[name];
       });
     }
-    return text;
+    var text = translate(key, values);
+    return text === undefined ? key : text;
   }
 
   function num(value) {
     if (value === null || value === undefined) return t('defaultWord');
     try {
-      return new Intl.NumberFormat(LOCALES[state.lang], { maximumFractionDigits: 3 }).format(value);
+      return new Intl.NumberFormat(N.locale(state.lang), { maximumFractionDigits: 3 }).format(value);
     } catch (e) {
       return String(value);
     }
@@ -216,7 +223,7 @@
     if (!iso) return '';
     var d = new Date(iso);
     try {
-      return new Intl.DateTimeFormat(LOCALES[state.lang], { dateStyle: 'medium', timeStyle: 'short' }).format(d);
+      return new Intl.DateTimeFormat(N.locale(state.lang), { dateStyle: 'medium', timeStyle: 'short' }).format(d);
     } catch (e) {
       return d.toLocaleString();
     }
@@ -237,29 +244,23 @@
     return m ? decodeURIComponent(m[1]) : '';
   }
 
+  /* Resolves with {status, data} for any answer of the server; rejects when the network
+   * failed. State-changing requests carry the CSRF header. */
   function request(method, path, body) {
-    var headers = { Accept: 'application/json' };
+    var headers = {};
     if (method !== 'GET') {
-      headers['Content-Type'] = 'application/json';
       var token = csrfToken();
       if (token) headers['X-CSRF-Token'] = token;
     }
-    return fetch(path, {
-      method: method,
-      headers: headers,
-      credentials: 'same-origin',
-      cache: 'no-store',
-      body: body === undefined ? undefined : JSON.stringify(body)
-    }).then(function (r) {
-      return r
-        .json()
-        .catch(function () {
-          return null;
-        })
-        .then(function (data) {
-          return { status: r.status, data: data };
-        });
-    });
+    return N.requestJson(method, path, body, headers).then(
+      function (data) {
+        return { status: 200, data: data };
+      },
+      function (err) {
+        if (!err.status) throw err;
+        return { status: err.status, data: err.data };
+      }
+    );
   }
 
   // ---- loading -------------------------------------------------------------------------
@@ -314,17 +315,17 @@
     var body = el.queueRows;
     while (body.firstChild) body.removeChild(body.firstChild);
     state.queues.forEach(function (q) {
-      var tr = document.createElement('tr');
-      var th = document.createElement('th');
+      var tr = node('tr');
+      var th = node('th');
       th.scope = 'row';
-      var label = document.createElement('label');
+      var label = node('label');
       label.htmlFor = inputId(q.name);
       label.id = 'label-' + q.name;
       th.appendChild(label);
       tr.appendChild(th);
 
-      var td = document.createElement('td');
-      var input = document.createElement('input');
+      var td = node('td');
+      var input = node('input');
       input.type = 'number';
       input.id = inputId(q.name);
       input.name = 'queue-' + q.name;
@@ -335,22 +336,19 @@
       input.setAttribute('data-queue', q.name);
       input.setAttribute('aria-describedby', 'queue-hint');
       td.appendChild(input);
-      var err = document.createElement('span');
-      err.className = 'field-error';
+      var err = node('span', 'field-error');
       err.id = 'error-' + q.name;
       td.appendChild(err);
       tr.appendChild(td);
 
-      var check = document.createElement('td');
-      check.className = 'check';
-      var box = document.createElement('input');
+      var check = node('td', 'check');
+      var box = node('input');
       box.type = 'checkbox';
       box.id = 'always-' + q.name;
       box.name = 'always-' + q.name;
       box.setAttribute('data-queue', q.name);
-      var boxLabel = document.createElement('label');
+      var boxLabel = node('label', 'visually-hidden');
       boxLabel.htmlFor = box.id;
-      boxLabel.className = 'visually-hidden';
       boxLabel.id = 'always-label-' + q.name;
       check.appendChild(box);
       check.appendChild(boxLabel);
@@ -496,10 +494,10 @@
 
   // ---- rendering -----------------------------------------------------------------------
 
-  function setStatus(node, status) {
-    node.textContent = status ? t(status.key, status.params) : '';
-    if (status && status.kind) node.setAttribute('data-kind', status.kind);
-    else node.removeAttribute('data-kind');
+  function setStatus(target, status) {
+    target.textContent = status ? t(status.key, status.params) : '';
+    if (status && status.kind) target.setAttribute('data-kind', status.kind);
+    else target.removeAttribute('data-kind');
   }
 
   function errorText(e) {
@@ -516,14 +514,10 @@
       if (own) own.textContent = '';
     }
     if (!state.errors.length) return;
-    var title = document.createElement('p');
-    title.textContent = t('errorsTitle');
-    box.appendChild(title);
-    var list = document.createElement('ul');
+    box.appendChild(node('p', null, t('errorsTitle')));
+    var list = node('ul');
     state.errors.forEach(function (e) {
-      var li = document.createElement('li');
-      li.textContent = errorText(e);
-      list.appendChild(li);
+      list.appendChild(node('li', null, errorText(e)));
       var input = e.field && document.getElementById(e.field);
       if (input) {
         input.setAttribute('aria-invalid', 'true');
@@ -567,27 +561,21 @@
   }
 
   function cell(tr, text, className) {
-    var td = document.createElement('td');
-    if (className) td.className = className;
-    td.textContent = text;
-    tr.appendChild(td);
-    return td;
+    return tr.appendChild(node('td', className, text));
   }
 
   function renderHistory() {
     var body = el.historyRows;
     while (body.firstChild) body.removeChild(body.firstChild);
     state.history.forEach(function (h) {
-      var tr = document.createElement('tr');
+      var tr = node('tr');
       cell(tr, String(h.version), 'num');
       cell(tr, h.changed_by);
       cell(tr, when(h.changed_at));
       var td = cell(tr, '');
-      var ul = document.createElement('ul');
+      var ul = node('ul');
       h.changes.forEach(function (ch) {
-        var li = document.createElement('li');
-        li.textContent = changeText(ch);
-        ul.appendChild(li);
+        ul.appendChild(node('li', null, changeText(ch)));
       });
       td.appendChild(ul);
       cell(tr, h.note || '');
@@ -612,43 +600,10 @@
 
   // ---- language ------------------------------------------------------------------------
 
-  function browserLanguage() {
-    var wanted = [];
-    if (navigator.languages) wanted = wanted.concat(Array.prototype.slice.call(navigator.languages));
-    if (navigator.language) wanted.push(navigator.language);
-    for (var i = 0; i < wanted.length; i++) {
-      var code = String(wanted[i] || '').toLowerCase().split('-')[0];
-      if (LANGS.indexOf(code) >= 0) return code;
-    }
-    return 'fi';
-  }
-
-  function storedLanguage() {
-    try {
-      var data = JSON.parse(window.localStorage.getItem(STORE_KEY) || '{}');
-      return data && LANGS.indexOf(data.language) >= 0 ? data.language : null;
-    } catch (e) {
-      return null;
-    }
-  }
-
   function applyLanguage(lang, remember) {
-    state.lang = LANGS.indexOf(lang) >= 0 ? lang : 'fi';
-    document.documentElement.lang = state.lang;
-    document.title = t('pageTitle');
-    var nodes = document.querySelectorAll('[data-i18n]');
-    for (var i = 0; i < nodes.length; i++) nodes[i].textContent = t(nodes[i].getAttribute('data-i18n'));
-    var buttons = document.querySelectorAll('.lang-switch__button');
-    for (var j = 0; j < buttons.length; j++) {
-      buttons[j].setAttribute('aria-pressed', buttons[j].getAttribute('data-lang') === state.lang ? 'true' : 'false');
-    }
-    if (remember) {
-      try {
-        window.localStorage.setItem(STORE_KEY, JSON.stringify({ language: state.lang }));
-      } catch (e) {
-        /* no storage: the choice lasts for this page view */
-      }
-    }
+    state.lang = N.supported(lang) ? lang : 'fi';
+    N.applyTexts(state.lang, t);
+    if (remember) N.saveStore(STORE_KEY, { language: state.lang });
     render();
   }
 
@@ -671,8 +626,7 @@
     el.signedOutText = document.getElementById('signed-out-text');
     el.adminView = document.getElementById('admin-view');
 
-    var defaultError = document.createElement('span');
-    defaultError.className = 'field-error';
+    var defaultError = node('span', 'field-error');
     defaultError.id = 'error-default';
     el.defaultInput.parentNode.appendChild(defaultError);
     el.defaultInput.setAttribute('aria-describedby', 'default-hint error-default');
@@ -683,16 +637,12 @@
       state.saveStatus = null;
       load(true).catch(failed);
     });
-    var langButtons = document.querySelectorAll('.lang-switch__button');
-    for (var i = 0; i < langButtons.length; i++) {
-      langButtons[i].addEventListener('click', function (ev) {
-        applyLanguage(ev.currentTarget.getAttribute('data-lang'), true);
-      });
-    }
-    applyLanguage(storedLanguage() || browserLanguage(), false);
+    N.onLanguageSwitch(function (lang) {
+      applyLanguage(lang, true);
+    });
+    applyLanguage(N.startLanguage(N.loadStore(STORE_KEY).language), false);
     load(false).catch(failed);
   }
 
-  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
-  else start();
+  N.ready(start);
 })();
