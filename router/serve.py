@@ -78,6 +78,7 @@ def _banner(url: str, settings: Settings, password: str | None, *, embedded: boo
         f"  Web chat (residents):   {url}/",
         f"  Agent console:          {url}/console",
         login,
+        f"  Thresholds (admins):    {url}/admin",
         f"  API documentation:      {url}/api/docs",
         f"  Health and metrics:     {url}/healthz · {url}/metrics",
         "",
