@@ -217,7 +217,7 @@ class SignedIn(SignedInUser):
     csrf_token: str = Field(description=f"Send it as {CSRF_HEADER} on POST, PUT and DELETE")
 
 
-def _error(code: int, detail: str) -> dict[int | str, dict[str, object]]:
+def error_response(code: int, detail: str) -> dict[int | str, dict[str, object]]:
     return {code: {"description": detail, "content": {"application/json": {}}}}
 
 
@@ -325,8 +325,8 @@ class StaffAuth:
             "/api/auth/login",
             response_model=SignedIn,
             responses={
-                **_error(401, SIGN_IN_FAILED),
-                **_error(429, "Too many failed sign-ins: wait (Retry-After seconds)."),
+                **error_response(401, SIGN_IN_FAILED),
+                **error_response(429, "Too many failed sign-ins: wait (Retry-After seconds)."),
             },
         )
         async def login(body: Credentials, request: Request, response: Response) -> SignedIn:
@@ -380,7 +380,7 @@ class StaffAuth:
         @router.post(
             "/api/auth/logout",
             status_code=status.HTTP_204_NO_CONTENT,
-            responses=_error(403, BAD_CSRF),
+            responses=error_response(403, BAD_CSRF),
         )
         async def logout(request: Request, response: Response) -> None:
             """Sign out: ends the session and clears the cookies (also when already ended)."""
@@ -394,7 +394,9 @@ class StaffAuth:
             self._clear_cookies(request, response)
 
         @router.get(
-            "/api/auth/me", response_model=SignedInUser, responses=_error(401, NOT_SIGNED_IN)
+            "/api/auth/me",
+            response_model=SignedInUser,
+            responses=error_response(401, NOT_SIGNED_IN),
         )
         async def me(user: User, response: Response) -> SignedInUser:
             """Who is signed in (401 when nobody)."""

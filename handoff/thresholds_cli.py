@@ -147,7 +147,7 @@ def show(
     out.print(table)
 
 
-def _parse_queue_values(items: list[str], known: list[str]) -> dict[str, float]:
+def _parse_queue_values(items: list[str]) -> dict[str, float]:
     values: dict[str, float] = {}
     for item in items:
         name, sep, raw = item.rpartition("=")
@@ -201,7 +201,7 @@ def set_thresholds(
     )
 
     known = _known_queues()
-    values = _parse_queue_values(queue or [], known)
+    values = _parse_queue_values(queue or [])
     named = [*(clear_queue or []), *(always_handoff or []), *(no_always_handoff or [])]
     if problems := unknown_names(named, known):
         fail("; ".join(p.msg for p in problems))

@@ -16,18 +16,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from handoff.auth import error_response
+from handoff.console.api import PAGE_HEADERS
 from handoff.policy_store import HistoryEntry, PolicyStore, StaleVersion
 from handoff.staff import StaffUser
 from handoff.thresholds import MAX_NOTE_CHARS, InvalidThresholds, Thresholds, ThresholdState
 
 STATIC = Path(__file__).parent / "static"
 ADMINS_ONLY = "Only admins may see and change the handoff thresholds."
-PAGE_HEADERS = {
-    "Cache-Control": "no-cache",
-    "Content-Security-Policy": "frame-ancestors 'none'",
-    "Referrer-Policy": "same-origin",
-    "X-Content-Type-Options": "nosniff",
-}
 
 
 class ThresholdsChange(BaseModel):
@@ -56,10 +52,6 @@ class ThresholdsSaved(ThresholdState):
     )
 
 
-def _error(code: int, detail: str) -> dict[int | str, dict[str, object]]:
-    return {code: {"description": detail, "content": {"application/json": {}}}}
-
-
 def admin_router(
     *,
     store: PolicyStore,
@@ -78,8 +70,8 @@ def admin_router(
 
     Admin = Annotated[StaffUser, Depends(current_admin)]
     refused = {
-        **_error(401, "Not signed in."),
-        **_error(403, ADMINS_ONLY + " (Or: no valid CSRF token on a change.)"),
+        **error_response(401, "Not signed in."),
+        **error_response(403, ADMINS_ONLY + " (Or: no valid CSRF token on a change.)"),
     }
 
     @router.get("/admin", include_in_schema=False)
@@ -102,8 +94,8 @@ def admin_router(
         response_model=ThresholdsSaved,
         responses={
             **refused,
-            **_error(409, "The thresholds changed since the given version."),
-            **_error(422, "A threshold outside 0–1, or an unknown queue."),
+            **error_response(409, "The thresholds changed since the given version."),
+            **error_response(422, "A threshold outside 0–1, or an unknown queue."),
         },
     )
     async def put_thresholds(

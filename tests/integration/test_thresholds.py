@@ -23,10 +23,10 @@ from router.app import Services, create_web_app, initial_policy, policy_store, s
 from router.bus import config_bucket
 from router.events import Address, Channel, MessageReceived
 from tests.integration.harness import (
-    LIBRARY,
     ScriptedAgent,
     WorkerRun,
     eventually,
+    library_answer,
     make_settings,
     rows,
     services,
@@ -43,15 +43,7 @@ def fairly_sure() -> ScriptedAgent:
     """Answers every question about the library with confidence 0.7."""
 
     async def behave(request: TriageRequest) -> Assessment:
-        return Assessment(
-            language="fi",
-            reply_language="fi",
-            answer="Kirjasto on auki arkisin.",
-            answer_language="fi",
-            sources=(LIBRARY,),
-            confidence=0.7,
-            department="P25",
-        )
+        return library_answer(request).model_copy(update={"confidence": 0.7})
 
     return ScriptedAgent(behave)
 
