@@ -31,6 +31,9 @@ ORIGIN = Table(
 )
 # Rows per IN (...) clause: well under every database's bound-parameter limit.
 _CHUNK = 500
+# The columns that make a ``Document``.
+_DOC_FIELDS = ("id", "url", "departments", "title", "text", "source")
+_DOC_COLUMNS = tuple(KB.c[name] for name in _DOC_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,21 @@ def content_hash(doc: Document) -> str:
         doc.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":")
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def _insert(conn: AsyncConnection, doc: Document, digest: str, now: datetime) -> None:
+    await conn.execute(
+        KB.insert().values(
+            id=doc.id,
+            source=doc.source,
+            url=doc.url,
+            departments=list(doc.departments),
+            title=doc.title,
+            text=doc.text,
+            content_hash=digest,
+            updated_at=now,
+        )
+    )
 
 
 class KnowledgeStore:
@@ -81,18 +99,7 @@ class KnowledgeStore:
                     await conn.execute(delete(KB).where(KB.c.id == doc.id))
                 else:
                     added += 1
-                await conn.execute(
-                    KB.insert().values(
-                        id=doc.id,
-                        source=doc.source,
-                        url=doc.url,
-                        departments=list(doc.departments),
-                        title=doc.title,
-                        text=doc.text,
-                        content_hash=h,
-                        updated_at=now,
-                    )
-                )
+                await _insert(conn, doc, h, now)
         return added, changed
 
     async def catalogue(self) -> dict[str, tuple[str, str | None]]:
@@ -124,18 +131,7 @@ class KnowledgeStore:
             await self._delete(conn, list(remove))
             for n, doc in enumerate(put, 1):
                 await conn.execute(delete(KB).where(KB.c.id == doc.id))
-                await conn.execute(
-                    KB.insert().values(
-                        id=doc.id,
-                        source=doc.source,
-                        url=doc.url,
-                        departments=list(doc.departments),
-                        title=doc.title,
-                        text=doc.text,
-                        content_hash=content_hash(doc),
-                        updated_at=now,
-                    )
-                )
+                await _insert(conn, doc, content_hash(doc), now)
                 if progress is not None:
                     progress(n)
             owned = list(dict.fromkeys([*(d.id for d in put), *keep]))
@@ -156,12 +152,7 @@ class KnowledgeStore:
         async with self.engine.connect() as conn:
             rows = await conn.execute(
                 select(
-                    KB.c.id,
-                    KB.c.url,
-                    KB.c.departments,
-                    KB.c.title,
-                    KB.c.text,
-                    KB.c.source,
+                    *_DOC_COLUMNS,
                     KB.c.content_hash,
                     KB.c.updated_at,
                     ORIGIN.c.origin,
@@ -171,12 +162,7 @@ class KnowledgeStore:
             )
             return [
                 KbEntry(
-                    doc=Document.model_validate(
-                        {
-                            k: r._mapping[k]
-                            for k in ("id", "url", "departments", "title", "text", "source")
-                        }
-                    ),
+                    doc=Document.model_validate({k: r._mapping[k] for k in _DOC_FIELDS}),
                     origin=r.origin,
                     content_hash=r.content_hash,
                     updated_at=r.updated_at,
@@ -186,22 +172,12 @@ class KnowledgeStore:
 
     async def all(self) -> list[Document]:
         async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(
-                    KB.c.id, KB.c.url, KB.c.departments, KB.c.title, KB.c.text, KB.c.source
-                ).order_by(KB.c.id)
-            )
+            rows = await conn.execute(select(*_DOC_COLUMNS).order_by(KB.c.id))
             return [Document.model_validate(dict(r._mapping)) for r in rows]
 
     async def get(self, doc_id: str) -> Document | None:
         async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(
-                        KB.c.id, KB.c.url, KB.c.departments, KB.c.title, KB.c.text, KB.c.source
-                    ).where(KB.c.id == doc_id)
-                )
-            ).one_or_none()
+            row = (await conn.execute(select(*_DOC_COLUMNS).where(KB.c.id == doc_id))).one_or_none()
         return Document.model_validate(dict(row._mapping)) if row else None
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
+from agents.cli import FIGURE_KEYS
 from router.cli import app
 
 ROOT = Path(__file__).parents[2]
@@ -27,17 +28,7 @@ MINI_IDS = (
     "448efa73-256b-4932-9079-5c11296e6f7e",  # Building permit
     "c52233a0-2089-437d-b841-ae4676399976",  # Municipal family day care
 )
-FIGURES = {
-    "answer_precision",
-    "coverage",
-    "false_answer_rate",
-    "hit_at_1",
-    "hit_at_5",
-    "routing_accuracy",
-    "urgent_recall",
-    "latency_ms_p50",
-    "latency_ms_p99",
-}
+FIGURES = set(FIGURE_KEYS)
 
 
 @pytest.fixture(autouse=True)
