@@ -463,19 +463,10 @@ def _ingest(folder: Path, data: Path) -> tuple[float, str]:
 
 def _stored_documents(settings: Settings) -> list[Document]:
     """The knowledge base as the server reads it at start."""
-    import asyncio
-
     from agents.knowledge.store import KnowledgeStore
-    from router.db import create_engine
+    from router.cli_support import run_on_database
 
-    async def run() -> list[Document]:
-        engine = create_engine(settings.database)
-        try:
-            return await KnowledgeStore(engine).all()
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
+    return run_on_database(settings, lambda engine: KnowledgeStore(engine).all())
 
 
 def _top_doc(agent: OfflineAgent, text: str) -> tuple[str | None, float]:
@@ -619,7 +610,7 @@ def measure(pages: int, seed: int, dense_seconds: float, probes: int, keep: Path
     # Loaded before any clock runs: a server has them loaded already.
     from agents.offline import OfflineAgent
     from router.app import build_agent
-    from router.settings import Settings
+    from router.cli_support import settings_for
 
     for leak in ("DATABASE_URL", "NEUVONTA_DATABASE_URL"):
         os.environ.pop(leak, None)
@@ -647,7 +638,7 @@ def measure(pages: int, seed: int, dense_seconds: float, probes: int, keep: Path
         ingest_s, ingest_out = _ingest(folder, data)
 
         print("reading the knowledge base and building the agent …", file=sys.stderr)
-        settings = Settings().model_copy(update={"data_dir": data})
+        settings = settings_for(data)
         started = time.perf_counter()
         docs = _stored_documents(settings)
         load_s = time.perf_counter() - started

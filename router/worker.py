@@ -78,14 +78,17 @@ class InboundHandler:
             await asyncio.gather(*(items[p][0].ack() for p in positions))
             settled.update(positions)
 
+        def unsettled() -> list[tuple[Msg, MessageReceived]]:
+            return [item for p, item in enumerate(items) if p not in settled]
+
         try:
             await self.pipeline.process([e for _, e in items], settle)
         except TRANSIENT:
-            left = [item for p, item in enumerate(items) if p not in settled]
+            left = unsettled()
             log.warning("%d messages wait for infrastructure", len(left), exc_info=True)
             await asyncio.gather(*(self._nak(m) for m, _ in left))
         except Exception:
-            left = [item for p, item in enumerate(items) if p not in settled]
+            left = unsettled()
             if len(left) > 1:
                 # Find the one that fails; let the rest through.
                 log.exception("%d messages failed together; retrying one by one", len(left))
