@@ -158,6 +158,17 @@
     this.data = data === undefined ? null : data;
   }
 
+  /* The staff pages' CSRF token: the neuvonta_csrf cookie's value ('' without one). */
+  function csrfToken() {
+    var m = /(?:^|;\s*)neuvonta_csrf=([^;]*)/.exec(document.cookie);
+    if (!m) return '';
+    try {
+      return decodeURIComponent(m[1]);
+    } catch (e) {
+      return m[1];
+    }
+  }
+
   /* A JSON request; resolves with the answer's JSON (null if none), rejects with ApiError.
    * headers: extra request headers. */
   function requestJson(method, path, body, headers) {
@@ -216,6 +227,7 @@
     fillSources: fillSources,
     ApiError: ApiError,
     requestJson: requestJson,
+    csrfToken: csrfToken,
     ready: ready
   };
 })();

@@ -12,7 +12,6 @@
 
   var N = window.Neuvonta;
   var node = N.node;
-  var CSRF_COOKIE = 'neuvonta_csrf';
   var STORE_KEY = 'neuvonta.admin';
 
   var T = {
@@ -239,17 +238,12 @@
 
   // ---- the API -------------------------------------------------------------------------
 
-  function csrfToken() {
-    var m = new RegExp('(?:^|;\\s*)' + CSRF_COOKIE + '=([^;]*)').exec(document.cookie);
-    return m ? decodeURIComponent(m[1]) : '';
-  }
-
   /* Resolves with {status, data} for any answer of the server; rejects when the network
    * failed. State-changing requests carry the CSRF header. */
   function request(method, path, body) {
     var headers = {};
     if (method !== 'GET') {
-      var token = csrfToken();
+      var token = N.csrfToken();
       if (token) headers['X-CSRF-Token'] = token;
     }
     return N.requestJson(method, path, body, headers).then(

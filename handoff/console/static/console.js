@@ -15,7 +15,6 @@
 
   var STORE_KEY = 'neuvonta.console.v1';
   var PREVIEW_CHARS = 160;
-  var CSRF_COOKIE = 'neuvonta_csrf';
 
   var T = {
     fi: {
@@ -455,24 +454,12 @@
 
   // ---- API ---------------------------------------------------------------------------
 
-  function csrfToken() {
-    var m = new RegExp('(?:^|;\\s*)' + CSRF_COOKIE + '=([^;]*)').exec(document.cookie);
-    if (m) {
-      try {
-        return decodeURIComponent(m[1]);
-      } catch (e) {
-        return m[1];
-      }
-    }
-    return state.csrf;
-  }
-
   /* A JSON request with the CSRF header on state-changing methods. A 401 outside sign-in
    * shows the sign-in form; a validation error's messages become the error's detail. */
   function api(method, path, body) {
     var headers = {};
     if (method !== 'GET' && method !== 'HEAD') {
-      var token = csrfToken();
+      var token = N.csrfToken() || state.csrf;
       if (token) headers['X-CSRF-Token'] = token;
     }
     return N.requestJson(method, path, body, headers).catch(function (err) {
