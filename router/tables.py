@@ -202,3 +202,31 @@ class PolicyChangeRow(SQLModel, table=True):
     old: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     new: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     note: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class AiLabelRow(SQLModel, table=True):
+    """A person's verdict on the AI's work for one ticket (``handoff.labels``): the latest
+    one; every label given is also kept in ``ai_label_change``. ``None``: not judged."""
+
+    __tablename__ = "ai_label"
+
+    ticket_id: int = Field(
+        primary_key=True, foreign_key="ticket.id", sa_column_kwargs={"autoincrement": False}
+    )
+    department_correct: bool | None = None
+    answer_correct: bool | None = None
+    labelled_by: str
+    labelled_at: datetime = _ts()
+
+
+class AiLabelChangeRow(SQLModel, table=True):
+    """Every label as given, oldest first: the audit trail of ``ai_label``."""
+
+    __tablename__ = "ai_label_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(index=True, foreign_key="ticket.id")
+    department_correct: bool | None = None
+    answer_correct: bool | None = None
+    labelled_by: str
+    labelled_at: datetime = _ts()
