@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from handoff.labels import AiLabel, LabelStore
 from router.bus import EventPublisher
 from router.conversations import Conversations, StaffMessageView
 from router.events import (
@@ -61,6 +62,8 @@ class TicketDetail(TicketSummary):
     resolved_at: datetime | None
     resolved_by: str | None
     transcript: list[StaffMessageView]
+    # The latest "AI was right / wrong" label (handoff.labels); None: not labelled yet.
+    label: AiLabel | None = None
 
 
 def shown_address(address: str) -> str:
@@ -168,8 +171,14 @@ class TicketService:
             raise TicketNotFound(ticket_id)
         _check_queue(ticket_id, row.queue, allowed)
         transcript = await self.conversations.staff_messages(row.conversation_id)
+        label = await LabelStore(self.engine).get(ticket_id)
         return TicketDetail.model_validate(
-            {**row._mapping, "address": shown_address(row.address), "transcript": transcript}
+            {
+                **row._mapping,
+                "address": shown_address(row.address),
+                "transcript": transcript,
+                "label": label,
+            }
         )
 
     async def reply(

@@ -28,6 +28,8 @@ from channels.web.hub import Hub
 from handoff.admin.api import admin_router
 from handoff.auth import StaffAuth
 from handoff.console.api import CONSOLE_TOPIC, console_router
+from handoff.labels import LabelStore
+from handoff.labels_api import labels_router
 from handoff.policy_store import LivePolicy, PolicyStore
 from handoff.queues import DEFAULT_QUEUES, default_policy
 from handoff.staff import SessionPolicy, StaffStore
@@ -235,13 +237,19 @@ def create_web_app(services: Services) -> FastAPI:
         )
     )
     app.include_router(auth.router())
+    tickets = TicketService(services.engine, publisher)
     app.include_router(
         console_router(
-            tickets=TicketService(services.engine, publisher),
+            tickets=tickets,
             queues=DEFAULT_QUEUES,
             hub=services.hub,
             current_user=auth.current_user,
             still_signed_in=auth.still_signed_in,
+        )
+    )
+    app.include_router(
+        labels_router(
+            tickets=tickets, labels=LabelStore(services.engine), current_user=auth.current_user
         )
     )
     app.include_router(

@@ -1,0 +1,50 @@
+"""``POST /api/tickets/{id}/label``: staff say whether the AI got a ticket's department and
+answer right. The same rule as reading the ticket: signed in, and the ticket's queue is one
+of the caller's (admins: all); CSRF as on every POST (``handoff.auth``).
+"""
+
+# No ``from __future__ import annotations``: FastAPI reads the route signatures at runtime.
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, status
+
+from handoff.auth import error_response
+from handoff.console.api import FORBIDDEN, NOT_FOUND
+from handoff.labels import AiLabel, LabelInput, LabelStore
+from handoff.staff import StaffUser, can_see
+from handoff.tickets import TicketForbidden, TicketNotFound, TicketService
+
+
+def labels_router(
+    *,
+    tickets: TicketService,
+    labels: LabelStore,
+    current_user: Callable[..., Awaitable[StaffUser]],
+) -> APIRouter:
+    router = APIRouter(tags=["agent console"])
+    User = Annotated[StaffUser, Depends(current_user)]
+
+    @router.post(
+        "/api/tickets/{ticket_id}/label",
+        response_model=AiLabel,
+        responses={
+            **error_response(401, "Not signed in."),
+            **error_response(403, FORBIDDEN + " (Or: no valid CSRF token.)"),
+            **error_response(404, NOT_FOUND),
+        },
+    )
+    async def label_ticket(ticket_id: int, body: LabelInput, user: User) -> AiLabel:
+        """Whether the AI's department and answer were right (null: not judged). A later
+        label, by anyone, replaces this one; every label is kept in the history."""
+        # The console's own rule for reading a ticket (one place decides who sees what).
+        allowed = None if user.is_admin else [q for q in user.queues if can_see(user, q)]
+        try:
+            await tickets.get(ticket_id, allowed=allowed)
+        except TicketNotFound:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND) from None
+        except TicketForbidden:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, FORBIDDEN) from None
+        return await labels.save(ticket_id, body, by=user.username)
+
+    return router
