@@ -6,8 +6,14 @@ The default set follows the top-level service classes of the Finnish Service Cat
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from handoff.hours import WorkingHours, add_open_time, availability
+from router.phrases import Availability
+from router.pipeline import QueueAvailability
 from router.policy import DEFAULT_QUEUE, Policy
 
 
@@ -17,6 +23,22 @@ class Queue(BaseModel):
     name: str
     label: dict[str, str]
     departments: tuple[str, ...] = ()
+    # When people answer (office hours, Europe/Helsinki, unless configured otherwise) …
+    hours: WorkingHours = WorkingHours()
+    # … and how soon, counted in open time: a ticket without a first human response by then
+    # is overdue.
+    first_response_minutes: int = Field(default=240, ge=1)
+
+    @property
+    def first_response_target(self) -> timedelta:
+        return timedelta(minutes=self.first_response_minutes)
+
+    def availability(self, now: datetime) -> Availability | None:
+        return availability(self.hours, self.first_response_target, now)
+
+    def due_at(self, created_at: datetime) -> datetime:
+        """When the first human response is due for a ticket opened at ``created_at``."""
+        return add_open_time(self.hours, created_at, self.first_response_target)
 
 
 DEFAULT_QUEUES: tuple[Queue, ...] = (
@@ -112,3 +134,18 @@ def default_policy(
         department_queues={d: q.name for q in queues for d in q.departments},
         default_queue=DEFAULT_QUEUE,
     )
+
+
+def by_name(queues: Iterable[Queue]) -> dict[str, Queue]:
+    return {q.name: q for q in queues}
+
+
+def queue_availability(queues: Iterable[Queue]) -> QueueAvailability:
+    """For the router: when a person of a queue answers (unknown queues: the default's)."""
+    known = by_name(queues)
+
+    def of(queue: str, now: datetime) -> Availability | None:
+        q = known.get(queue) or known.get(DEFAULT_QUEUE)
+        return None if q is None else q.availability(now)
+
+    return of

@@ -40,10 +40,12 @@ def compose(
     language: str,
     disclosed: bool,
     case_number: str | None = None,
+    availability: phrases.Availability | None = None,
 ) -> Outgoing | None:
     """The message to send for a decision, or None when nothing is said (HOLD).
 
-    A held message that reads as urgent still gets the emergency guidance at once.
+    A held message that reads as urgent still gets the emergency guidance at once; a
+    handoff says when a person answers (``availability`` of the queue, when known).
     """
     match decision.action:
         case Action.HOLD:
@@ -54,7 +56,10 @@ def compose(
             if case_number is None:
                 raise ValueError("a handoff needs a case number")
             return Outgoing(
-                Role.SYSTEM, phrases.handoff_ack(language, case_number, urgent=decision.urgent)
+                Role.SYSTEM,
+                phrases.handoff_ack(
+                    language, case_number, urgent=decision.urgent, availability=availability
+                ),
             )
         case Action.CLARIFY:
             assert decision.clarify is not None

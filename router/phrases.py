@@ -5,6 +5,8 @@ Kept in one table so translators review every sentence side by side.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
 
 from agents.base import SUPPORTED_LANGUAGES
@@ -43,6 +45,26 @@ _T: Final[dict[str, dict[str, str]]] = {
         "en": (
             "I have passed your message to a person in customer service, who will answer you "
             "in this conversation. Your case number is {case}."
+        ),
+    },
+    # A person answers: by when (open now), or when the service opens (closed now).
+    "handoff.open": {
+        "fi": "Pyrimme vastaamaan viimeistään {when}.",
+        "sv": "Vi strävar efter att svara senast {when}.",
+        "en": "We aim to answer by {when}.",
+    },
+    "handoff.closed": {
+        "fi": (
+            "Palvelu on nyt suljettu, ja se avautuu {when}. Voit jo nyt kirjoittaa tähän "
+            "lisätietoja asiastasi, niin ne odottavat vastaajaa."
+        ),
+        "sv": (
+            "Tjänsten är stängd nu och öppnar {when}. Du kan redan nu skriva mer om ditt "
+            "ärende här, så väntar det på den som svarar."
+        ),
+        "en": (
+            "The service is closed now and opens at {when}. You may already leave the details "
+            "of your matter here; they will be waiting for the person who answers."
         ),
     },
     "emergency": {
@@ -102,6 +124,82 @@ _LANGUAGE_NAMES: Final[dict[str, dict[str, str]]] = {
 }
 
 
+_WEEKDAYS: Final[dict[str, tuple[str, ...]]] = {
+    # Finnish in the essive ("on Monday"), as the sentence needs it.
+    "fi": (
+        "maanantaina",
+        "tiistaina",
+        "keskiviikkona",
+        "torstaina",
+        "perjantaina",
+        "lauantaina",
+        "sunnuntaina",
+    ),
+    "sv": ("måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag"),
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+}
+_MONTHS: Final[dict[str, tuple[str, ...]]] = {
+    "sv": (
+        "januari",
+        "februari",
+        "mars",
+        "april",
+        "maj",
+        "juni",
+        "juli",
+        "augusti",
+        "september",
+        "oktober",
+        "november",
+        "december",
+    ),
+    "en": (
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Availability:
+    """When a person answers, in the queue's local time (``handoff.hours.availability``)."""
+
+    open_now: bool
+    # Open: the answer is due by then; closed: the service opens then.
+    at: datetime
+    now: datetime
+
+
+def when(language: str | None, at: datetime, now: datetime) -> str:
+    """``at`` as the resident reads it, relative to ``now`` (both in the same local zone):
+    "tänään klo 14.30", "i morgon kl. 8.00", "8:00 on Monday 7 December"."""
+    lang = supported(language)
+    days = (at.date() - now.date()).days
+    clock = f"{at.hour}.{at.minute:02d}" if lang != "en" else f"{at.hour}:{at.minute:02d}"
+    day = {
+        "fi": {0: "tänään", 1: "huomenna"},
+        "sv": {0: "i dag", 1: "i morgon"},
+        "en": {0: "today", 1: "tomorrow"},
+    }[lang].get(days)
+    weekday = _WEEKDAYS[lang][at.weekday()]
+    if lang == "fi":
+        return f"{day or f'{weekday} {at.day}.{at.month}.'} klo {clock}"
+    month = _MONTHS[lang][at.month - 1]
+    if lang == "sv":
+        return f"{day or f'{weekday} den {at.day} {month}'} kl. {clock}"
+    return f"{clock} {day or f'on {weekday} {at.day} {month}'}"
+
+
 def supported(language: str | None) -> str:
     """The language we answer in: the resident's if we serve it, else the fallback."""
     return language if language in SUPPORTED_LANGUAGES else FALLBACK_LANGUAGE
@@ -116,8 +214,18 @@ def disclosure(language: str | None) -> str:
     return phrase("disclosure", language)
 
 
-def handoff_ack(language: str | None, case_number: str, *, urgent: bool) -> str:
+def handoff_ack(
+    language: str | None,
+    case_number: str,
+    *,
+    urgent: bool,
+    availability: Availability | None = None,
+) -> str:
     ack = phrase("handoff", language, case=case_number)
+    if availability is not None:
+        key = "handoff.open" if availability.open_now else "handoff.closed"
+        at = when(language, availability.at, availability.now)
+        ack = f"{ack} {phrase(key, language, when=at)}"
     return f"{phrase('emergency', language)}\n\n{ack}" if urgent else ack
 
 

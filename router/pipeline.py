@@ -14,13 +14,15 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from agents.base import Assessment, TriageAgent, TriageRequest
 from agents.rules import is_urgent
 from router.compose import compose, new_case_number, reply_language
 from router.decide import Action, AgentFailure, ClarifyKind, Owner, Situation, decide
-from router.events import Event, MessageReceived, new_id
+from router.events import Event, MessageReceived, new_id, utcnow
 from router.metrics import Metrics
+from router.phrases import Availability
 from router.policy import Policy
 from router.store import ConversationState, Intake, Outcome, RouterStore, after
 
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 
 # Called once per group of settled batch positions with the events to publish for them.
 Settle = Callable[[list[int], list[Event]], Awaitable[None]]
+# When a person of a queue answers, as of a moment (``handoff.hours``); None: unknown.
+QueueAvailability = Callable[[str, datetime], Availability | None]
 
 
 @dataclass(slots=True)
@@ -101,8 +105,12 @@ class Pipeline:
         *,
         agent_timeout: float = 10.0,
         case_prefix: str = "NV",
+        availability: QueueAvailability | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
+        self.availability = availability
+        self.clock = clock
         self.agent = agent
         self.policy = policy
         self.metrics = metrics
@@ -206,6 +214,11 @@ class Pipeline:
             language=language,
             disclosed=state.disclosed,
             case_number=case_number,
+            availability=(
+                self.availability(decision.queue, self.clock())
+                if self.availability is not None and case_number is not None
+                else None
+            ),
         )
         match decision.action:
             case Action.ANSWER:

@@ -112,7 +112,7 @@ class TicketRow(SQLModel, table=True):
     case_number: str | None = Field(default=None, unique=True)
     conversation_id: str = Field(index=True, foreign_key="conversation.id")
     queue: str = Field(index=True)
-    # open | resolved (claimed and waiting-for-resident come with the full console)
+    # open → claimed → waiting (for the resident) → resolved; rules in handoff.transitions
     status: str = Field(index=True)
     reason: str
     urgent: bool = False
@@ -126,6 +126,9 @@ class TicketRow(SQLModel, table=True):
     first_response_at: datetime | None = _ts(nullable=True)
     resolved_at: datetime | None = _ts(nullable=True)
     resolved_by: str | None = None
+    # The agent who claimed it (kept after a reply, so the same person continues).
+    owner: str | None = None
+    claimed_at: datetime | None = _ts(nullable=True)
 
 
 class KbDocumentRow(SQLModel, table=True):
@@ -230,3 +233,25 @@ class AiLabelChangeRow(SQLModel, table=True):
     answer_correct: bool | None = None
     labelled_by: str
     labelled_at: datetime = _ts()
+
+
+class TicketEventRow(SQLModel, table=True):
+    """One thing that happened to a ticket (``handoff.workflow``): every status change, each
+    transfer and internal note, with who and when. Notes are for staff only: nothing here is
+    ever sent to the resident."""
+
+    __tablename__ = "ticket_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(index=True, foreign_key="ticket.id")
+    # claim | reply | note | transfer | resolve | reopen | resident_message
+    kind: str
+    # A staff username, or "resident" when the resident's message reopened the ticket.
+    actor: str
+    from_status: str | None = None
+    to_status: str | None = None
+    from_queue: str | None = None
+    to_queue: str | None = None
+    note: str | None = Field(default=None, sa_column=Column(Text))
+    message_id: str | None = None
+    created_at: datetime = _ts()
