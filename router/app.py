@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -31,7 +31,7 @@ from handoff.console.api import CONSOLE_TOPIC, console_router
 from handoff.labels import LabelStore
 from handoff.labels_api import labels_router
 from handoff.policy_store import LivePolicy, PolicyStore
-from handoff.queues import DEFAULT_QUEUES, default_policy
+from handoff.queues import DEFAULT_QUEUES, default_policy, queue_availability
 from handoff.staff import SessionPolicy, StaffStore
 from handoff.tickets import TicketService
 from router import subjects
@@ -44,7 +44,7 @@ from router.bus import (
 )
 from router.conversations import Conversations
 from router.db import create_engine, create_schema, insert_many_ignore
-from router.events import Channel, DeadLettered, ReplyRequested
+from router.events import Channel, DeadLettered, ReplyRequested, utcnow
 from router.metrics import Metrics
 from router.ops import kb_router, ops_router
 from router.pipeline import Pipeline
@@ -302,7 +302,14 @@ class RouterWorker:
     rules at start and whenever they change (``handoff.policy_store.LivePolicy``).
     """
 
-    def __init__(self, services: Services, agent: TriageAgent, policy: Policy) -> None:
+    def __init__(
+        self,
+        services: Services,
+        agent: TriageAgent,
+        policy: Policy,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         s = services.settings
         self.services = services
         self.policy = policy
@@ -322,6 +329,8 @@ class RouterWorker:
                 services.metrics,
                 agent_timeout=s.agent_timeout,
                 case_prefix=s.case_prefix,
+                availability=queue_availability(DEFAULT_QUEUES),
+                clock=clock,
             ),
             services.publisher,
             services.metrics,
