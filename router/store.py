@@ -31,14 +31,16 @@ from router.events import (
     new_id,
     utcnow,
 )
-from router.tables import ConversationRow, DecisionRow, MessageRow, TicketRow
+from router.tables import ConversationRow, DecisionRow, MessageRow, TicketEventRow, TicketRow
 
 CONVERSATION = ConversationRow.__table__  # type: ignore[attr-defined]
 MESSAGE = MessageRow.__table__  # type: ignore[attr-defined]
 DECISION = DecisionRow.__table__  # type: ignore[attr-defined]
 TICKET = TicketRow.__table__  # type: ignore[attr-defined]
+TICKET_EVENT = TicketEventRow.__table__  # type: ignore[attr-defined]
 
-OPEN_TICKET_STATUSES = ("open",)
+# Tickets a person is on (handoff.transitions.ACTIVE): new messages are added to them.
+OPEN_TICKET_STATUSES = ("open", "claimed", "waiting")
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,6 +354,7 @@ class RouterStore:
                     ),
                     touched_tickets,
                 )
+                await _resident_answered(conn, touched_tickets)
             now = utcnow()
             await conn.execute(
                 update(CONVERSATION)
@@ -443,6 +446,35 @@ class RouterStore:
                 )
                 for r in rows
             ]
+
+
+async def _resident_answered(conn: AsyncConnection, touched: list[dict[str, Any]]) -> None:
+    """A ticket waiting for the resident is open again once they write (in the same
+    transaction as their message), and its timeline says so."""
+    first: dict[int, datetime] = {}
+    for t in touched:
+        first.setdefault(t["b_id"], t["b_now"])
+    reopened = (
+        await conn.execute(
+            update(TICKET)
+            .where(TICKET.c.id.in_(first), TICKET.c.status == "waiting")
+            .values(status="open")
+            .returning(TICKET.c.id)
+        )
+    ).scalars()
+    events = [
+        {
+            "ticket_id": ticket_id,
+            "kind": "resident_message",
+            "actor": "resident",
+            "from_status": "waiting",
+            "to_status": "open",
+            "created_at": first[ticket_id],
+        }
+        for ticket_id in reopened
+    ]
+    if events:
+        await conn.execute(TICKET_EVENT.insert(), events)
 
 
 def after(state: ConversationState, **changes: Any) -> ConversationState:
