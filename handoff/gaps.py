@@ -41,7 +41,7 @@ class GapQuestion(BaseModel):
     asked_at: datetime
 
 
-class GapGroup(BaseModel):
+class GapSummary(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     language: str
@@ -50,7 +50,13 @@ class GapGroup(BaseModel):
     examples: list[str] = Field(description=f"Up to {SHOWN_EXAMPLES} different wordings")
     last_asked: datetime
     mean_confidence: float | None
+
+
+class GapGroup(GapSummary):
     questions: list[GapQuestion] = Field(description="All of them, newest first")
+
+    def summary(self) -> GapSummary:
+        return GapSummary.model_validate(self.model_dump(exclude={"questions"}))
 
 
 def gap_questions(facts: Sequence[MessageFact]) -> list[GapQuestion]:

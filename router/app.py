@@ -26,6 +26,7 @@ from channels.web.api import STATIC as CHAT_STATIC
 from channels.web.api import chat_router, reply_to_hub
 from channels.web.hub import Hub
 from handoff.admin.api import admin_router
+from handoff.admin.insights import Facts
 from handoff.auth import StaffAuth
 from handoff.console.api import CONSOLE_TOPIC, console_router
 from handoff.labels import LabelStore
@@ -260,7 +261,13 @@ def create_web_app(services: Services) -> FastAPI:
         )
     )
     app.include_router(kb_router(engine=services.engine))
-    app.include_router(admin_router(store=policy_store(services), current_user=auth.current_user))
+    app.include_router(
+        admin_router(
+            store=policy_store(services),
+            current_user=auth.current_user,
+            facts=Facts(services.engine),
+        )
+    )
     app.mount("/static", StaticFiles(directory=CHAT_STATIC), name="static")
     return app
 

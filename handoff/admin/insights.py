@@ -1,0 +1,109 @@
+"""Reading the facts behind the what-if simulator and the service figures from the
+database, for a date range. The counting is pure: ``handoff.whatif``,
+``handoff.analytics`` and ``handoff.gaps``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from agents.base import TriageAgent
+from agents.evaluate import Question, evaluate
+from handoff.analytics import MessageFact, TicketFact
+from handoff.whatif import Sample, sample_from_decision, sample_from_eval
+from router.policy import Policy
+from router.tables import AiLabelRow, ConversationRow, DecisionRow, MessageRow, TicketRow
+
+DECISION = DecisionRow.__table__  # type: ignore[attr-defined]
+MESSAGE = MessageRow.__table__  # type: ignore[attr-defined]
+CONVERSATION = ConversationRow.__table__  # type: ignore[attr-defined]
+TICKET = TicketRow.__table__  # type: ignore[attr-defined]
+LABEL = AiLabelRow.__table__  # type: ignore[attr-defined]
+
+
+class Facts:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def messages(self, since: datetime) -> list[MessageFact]:
+        """Every resident message decided on since ``since``, with its channel and text."""
+        d = DECISION.c
+        q = (
+            select(
+                d.conversation_id,
+                d.created_at,
+                CONVERSATION.c.channel,
+                d.language,
+                d.queue,
+                d.action,
+                d.reason,
+                d.clarify,
+                d.confidence,
+                MESSAGE.c.text,
+            )
+            .join(MESSAGE, MESSAGE.c.id == d.message_id)
+            .join(CONVERSATION, CONVERSATION.c.id == d.conversation_id)
+            .where(d.created_at >= since)
+        )
+        async with self.engine.connect() as conn:
+            return [MessageFact.model_validate(dict(r._mapping)) for r in await conn.execute(q)]
+
+    async def tickets(self, since: datetime) -> list[TicketFact]:
+        t = TICKET.c
+        q = select(t.queue, t.created_at, t.first_response_at).where(t.created_at >= since)
+        async with self.engine.connect() as conn:
+            return [TicketFact.model_validate(dict(r._mapping)) for r in await conn.execute(q)]
+
+    async def samples(self, since: datetime, policy: Policy) -> list[Sample]:
+        """The decisions since ``since`` as what-if samples, with the label of the ticket
+        each one opened (whether its draft was right)."""
+        d = DECISION.c
+        q = (
+            select(
+                d.action,
+                d.reason,
+                d.clarify,
+                d.queue,
+                d.confidence,
+                d.department,
+                d.draft,
+                d.sources,
+                d.failure,
+                LABEL.c.answer_correct,
+            )
+            .outerjoin(LABEL, LABEL.c.ticket_id == d.ticket_id)
+            .where(d.created_at >= since)
+        )
+        async with self.engine.connect() as conn:
+            found = [dict(r._mapping) for r in await conn.execute(q)]
+        samples = (sample_from_decision(r, policy, r["answer_correct"]) for r in found)
+        return [s for s in samples if s is not None]
+
+
+class EvalSamples:
+    """An evaluation question set, run once through ``agents.evaluate`` with an agent the
+    factory builds (the first call waits for it), as what-if samples."""
+
+    def __init__(
+        self,
+        agent: Callable[[], Awaitable[TriageAgent]],
+        questions: Sequence[Question],
+        policy: Policy,
+    ) -> None:
+        self.agent = agent
+        self.questions = list(questions)
+        self.policy = policy
+        self._samples: list[Sample] | None = None
+        self._lock = asyncio.Lock()
+
+    async def __call__(self) -> list[Sample]:
+        async with self._lock:
+            if self._samples is None:
+                report = await evaluate(await self.agent(), self.questions, self.policy)
+                self._samples = [sample_from_eval(o, self.policy) for o in report.outcomes]
+            return self._samples
