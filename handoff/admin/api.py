@@ -41,7 +41,7 @@ from router.events import utcnow
 
 STATIC = Path(__file__).parent / "static"
 ADMINS_ONLY = "Only admins may see and change the handoff thresholds."
-ASSETS = Literal["admin.js", "admin.css", "analytics.html", "analytics.js", "whatif.js"]
+ASSETS = Literal["admin.js", "admin.css", "analytics.js", "charts.js", "whatif.js"]
 SHOWN_GAPS = 50
 Days = Annotated[int, Query(ge=1, le=366, description="The last this many days")]
 EvalSource = Callable[[], Awaitable[list[whatif.Sample]]]
@@ -108,7 +108,8 @@ class ThresholdsSaved(ThresholdState):
 
 def _candidate(request: Request, current: Thresholds, queues: list[str]) -> Thresholds:
     """Thresholds from ``?default=0.6&queue.health=0.8&always_handoff=social``: what the
-    query leaves out is as now (``always_handoff=`` with no value: none)."""
+    query leaves out is as now; ``queue.health=`` (no value): the default there;
+    ``always_handoff=`` (no value): no such queues."""
     params = request.query_params
     found: list[Problem] = []
 
@@ -122,15 +123,18 @@ def _candidate(request: Request, current: Thresholds, queues: list[str]) -> Thre
             return 0.0
 
     default = number(["query", "default"], params["default"]) if "default" in params else None
-    given = {
-        k.removeprefix("queue."): number(["query", k], v)
-        for k, v in params.items()
-        if k.startswith("queue.")
-    }
+    queues_ = dict(current.queues)
+    for k, v in params.items():
+        if k.startswith("queue."):
+            name = k.removeprefix("queue.")
+            if v.strip():
+                queues_[name] = number(["query", "queues", name], v)
+            else:  # ``queue.health=``: the queue uses the default
+                queues_.pop(name, None)
     rules = [r for r in params.getlist("always_handoff") if r]
     candidate = Thresholds(
         default=current.default if default is None else default,
-        queues={**current.queues, **given},
+        queues=queues_,
         always_handoff=tuple(rules) if "always_handoff" in params else current.always_handoff,
     )
     try:
@@ -263,8 +267,9 @@ def admin_router(
         ] = None,
     ) -> WhatIf:
         """What candidate thresholds would have done to the messages of the last ``days``
-        days: ``?default=0.6&queue.health=0.8`` (a queue left out: as now;
-        ``always_handoff=social``, repeatable: replaces the always-to-a-person queues).
+        days: ``?default=0.6&queue.health=0.8`` (a queue left out: as now; ``queue.health=``:
+        the default there; ``always_handoff=social``, repeatable, or ``always_handoff=`` for
+        none: replaces the always-to-a-person queues).
 
         The share the AI would answer, the expected precision of its answers (from people's
         labels on tickets, or the evaluation set while there are too few; with the number of

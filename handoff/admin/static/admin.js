@@ -17,6 +17,8 @@
   var T = {
     fi: {
       pageTitle: 'Vastausrajat – Neuvonta ylläpito',
+      navLabel: 'Ylläpito',
+      analyticsLink: 'Palvelun tunnusluvut ja tietoaukot',
       skip: 'Siirry sisältöön',
       app: 'Neuvonta · ylläpito',
       title: 'Tekoälyn vastausrajat',
@@ -70,6 +72,8 @@
     },
     sv: {
       pageTitle: 'Svarsgränser – Neuvonta administration',
+      navLabel: 'Administration',
+      analyticsLink: 'Tjänstens nyckeltal och kunskapsluckor',
       skip: 'Hoppa till innehållet',
       app: 'Neuvonta · administration',
       title: 'AI:ns svarsgränser',
@@ -123,6 +127,8 @@
     },
     en: {
       pageTitle: 'Answer thresholds – Neuvonta admin',
+      navLabel: 'Admin',
+      analyticsLink: 'Service figures and knowledge gaps',
       skip: 'Skip to content',
       app: 'Neuvonta · admin',
       title: 'AI answer thresholds',
@@ -590,6 +596,8 @@
     renderVersion();
     renderErrors();
     renderHistory();
+    // The what-if panel (whatif.js) follows the form: new values, or a new language.
+    el.form.dispatchEvent(new CustomEvent('neuvonta:rendered'));
   }
 
   // ---- language ------------------------------------------------------------------------
