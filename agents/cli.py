@@ -607,13 +607,10 @@ def search_passages(
     # The agent's own ranking step (lexical, plus dense once every vector exists).
     ranking = agent._rank(expand_query(text))
     scores = np.asarray(ranking.passage_lexical, dtype=np.float64)
-    if ranking.passage_dense is not None:
-        dense = np.asarray(ranking.passage_dense, dtype=np.float64).copy()
-        langs = np.array([p.lang for p in agent.passages])
+    retriever = agent.retriever
+    if ranking.passage_dense is not None and retriever is not None:
         # Centred per passage language, as the agent ranks documents (agents/RETRIEVAL.md).
-        for code in set(langs.tolist()):
-            group = langs == code
-            dense[group] -= np.median(dense[group])
+        dense = retriever.center_by_language(np.asarray(ranking.passage_dense, dtype=np.float64))
         scores = dense + LEXICAL_WEIGHT * scores
     order = [
         int(i)

@@ -6,8 +6,9 @@ plus multilingual e5 vectors) and a quoted answer with a calibrated confidence.
 
 ``from_documents`` returns within about two seconds (the language detector's model load, once
 per process); the lexical index and then any passage vectors missing from the cache are built
-in background threads. Until every vector exists the agent ranks lexically only, with its
-own, more cautious confidence model.
+in background threads: every title and first passage, then the rest. Until those first ones
+exist the agent ranks lexically only, with its own, more cautious confidence model; from then
+on it ranks with the vectors there are, and answers improve as the others arrive.
 """
 
 from __future__ import annotations
@@ -77,12 +78,18 @@ class OfflineAgent:
         # Vectors of different models never mix in one cache.
         model_id = str(getattr(embedder, "model_id", "custom-embedder"))
         cache = VectorCache(vector_cache, model_id) if vector_cache else None
+        n = len(self.passages)
         self.dense: DenseIndex | None = (
             DenseIndex(
                 [p.key for p in self.passages] + [t.key for t in self.titles],
                 [p.indexed_text for p in self.passages] + [t.text for t in self.titles],
                 embedder,
                 cache,
+                # Every title and each language version's first passage (PTV: the summary)
+                # first: then every document is in the dense ranking, and answers improve
+                # as the remaining passages arrive.
+                first=[i for i, p in enumerate(self.passages) if p.index == 0]
+                + list(range(n, n + len(self.titles))),
             )
             if dense
             else None
@@ -113,12 +120,17 @@ class OfflineAgent:
             if self.passages:
                 self._retriever = HybridRetriever(self.passages, self.titles)
             # Dense indexing only now: on a small machine it would take the cores the lexical
-            # index needs, and lexical retrieval is what answers until the vectors are complete.
+            # index needs, and lexical retrieval is what answers until the first vectors exist.
             if self.dense is not None and self.passages:
                 self.dense.start()
         finally:
             # Even on failure: triage then finds no index and hands off instead of hanging.
             self._lexical_ready.set()
+
+    @property
+    def retriever(self) -> HybridRetriever | None:
+        """The lexical/hybrid ranker, once its index is built."""
+        return self._retriever
 
     @property
     def ready_fraction(self) -> float:
@@ -207,11 +219,16 @@ class OfflineAgent:
                 Ranking(hits=(), passage_lexical=np.zeros(0), passage_dense=None) for _ in texts
             ]
         lexical = retriever.lexical.scores_many(texts)
-        if self.dense is not None and self.dense.complete:
-            queries = self.dense.embedder().query(texts)
+        dense = self.dense
+        if dense is not None and dense.usable:
+            ready = dense.ready.copy()  # the indexer thread keeps adding
+            queries = dense.embedder().query(texts)
             # einsum, not BLAS: BLAS worker threads spin against the e5 engine's OpenMP
             # threads on small machines (a 2-core box went from 16 to 40 ms a question).
-            cosines = np.einsum("ij,kj->ki", self.dense.vectors, queries).astype(np.float64)
+            cosines = np.einsum("ij,kj->ki", dense.vectors, queries).astype(np.float64)
+            # A passage without its vector yet is no candidate: its document scores by the
+            # passages that have one (at least the first: ``usable``).
+            cosines[:, ~ready] = -np.inf
             n = len(self.passages)
             return [
                 retriever.rank(text, c[:n], c[n:], passage_lexical=lex)

@@ -150,7 +150,10 @@ class HybridRetriever:
         """
         out = passage_dense.copy()
         for group in self._lang_groups:
-            out[group] -= np.median(passage_dense[group])
+            values = passage_dense[group]
+            known = values[np.isfinite(values)]  # -inf: no vector yet (OfflineAgent)
+            if len(known):
+                out[group] -= np.median(known)
         return out
 
     def rank(

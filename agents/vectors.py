@@ -115,8 +115,12 @@ class DenseIndex:
         texts: Sequence[str],
         embedder: Callable[[], Embedder],
         cache: VectorCache | None,
+        first: Sequence[int] = (),
     ) -> None:
+        """``first``: the entries embedded before all others; once they all exist the index
+        is ``usable`` (the agent ranks with the vectors there are)."""
         self._keys = list(keys)
+        self._first = sorted(set(first))
         self._texts = list(texts)
         self._make_embedder = embedder
         self._embedder: Embedder | None = None
@@ -143,6 +147,21 @@ class DenseIndex:
     def complete(self) -> bool:
         return bool(self.ready.all())
 
+    @property
+    def usable(self) -> bool:
+        """Every entry of ``first`` has its vector (always true once complete)."""
+        return bool(self.ready[self._first].all()) if self._first else self.complete
+
+    def fill_order(self) -> list[int]:
+        """The order the indexer embeds entries in: ``first`` before the rest (the index
+        becomes usable early), short texts first within each (the ready fraction rises fast)."""
+        first = set(self._first)
+        return sorted(range(len(self._keys)), key=lambda i: (i not in first, len(self._texts[i])))
+
+    @property
+    def first_count(self) -> int:
+        return len(self._first)
+
     def embedder(self) -> Embedder:
         with self._lock:
             if self._embedder is None:
@@ -168,9 +187,7 @@ class DenseIndex:
             model = self.embedder()
             # The first query pages the model in (~1 s): pay that here, not in a resident's.
             model.query(["warm-up"])
-            todo = [i for i in range(len(self._keys)) if not self.ready[i]]
-            # Short passages first: the ready fraction rises fast and most get covered early.
-            todo.sort(key=lambda i: len(self._texts[i]))
+            todo = [i for i in self.fill_order() if not self.ready[i]]
             for start in range(0, len(todo), BATCH):
                 batch = todo[start : start + BATCH]
                 vecs = model.passage([self._texts[i] for i in batch])

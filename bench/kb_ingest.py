@@ -12,7 +12,8 @@ database in a temporary data folder, measures:
     an offline agent built on them as the server builds it (vector cache in the data folder),
     until its lexical index answers a query for a page's own title with that page first;
 (c) dense passage vectors filling in behind it for ``--dense-seconds``: vectors/s and the
-    projected time until all are there (and the agent switches to dense + lexical ranking).
+    projected time until dense ranking joins (every title and first passage has its vector)
+    and until all are there.
 
 Target: (a) + (b) under 60 s for 10 000 pages.
 """
@@ -551,6 +552,9 @@ def _dense_progress(
         [len(p.indexed_text) for p in agent.passages] + [len(t.text) for t in agent.titles]
     )
 
+    first_entries = np.zeros(len(chars), dtype=bool)
+    first_entries[dense.fill_order()[: dense.first_count]] = True
+
     def snapshot() -> tuple[float, npt.NDArray[np.bool_]]:
         return time.perf_counter(), dense.ready.copy()
 
@@ -599,6 +603,9 @@ def _dense_progress(
         "cost_ms_shortest": round(1000 * cost.seconds_per_text[0], 1),
         "cost_ms_longest": round(1000 * cost.seconds_per_text[-1], 1),
         "projected_remaining_s": round(cost.seconds(chars[left])),
+        # Until every title and first passage has a vector: then dense ranking joins.
+        "usable": dense.usable,
+        "projected_usable_s": round(cost.seconds(chars[left & first_entries])),
         "projected_remaining_s_by_count": (
             round(int(left.sum()) / vectors_per_s) if vectors_per_s else None
         ),
@@ -724,6 +731,15 @@ def figures_text(r: dict[str, Any]) -> str:
             f"(after {d['model_load_s']} s model load) · ready "
             f"{100 * d['ready_fraction_start']:.1f} → {100 * d['ready_fraction_end']:.1f} % "
             f"of {d['vectors_total']}"
+        )
+        lines.append(
+            "  dense ranking joins           "
+            + (
+                "already (every title and first passage has its vector)"
+                if d["usable"]
+                else f"≈ {_duration(d['projected_usable_s'])} more   (once every title and "
+                "first passage has its vector; lexical until then)"
+            )
         )
         lines.append(
             f"  the rest projected in         ≈ {_duration(d['projected_remaining_s'])} more   "

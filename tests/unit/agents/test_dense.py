@@ -56,11 +56,16 @@ def subset(demo_docs: list[Document]) -> list[Document]:
 
 
 @pytest.fixture(scope="module")
-def dense_agent(subset: list[Document], tmp_path_factory: pytest.TempPathFactory) -> OfflineAgent:
+def vector_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("vectors")
+
+
+@pytest.fixture(scope="module")
+def dense_agent(subset: list[Document], vector_dir: Path) -> OfflineAgent:
     agent = OfflineAgent.from_documents(
         subset,
         doc_url_template="http://127.0.0.1:8080/kb/{doc_id}?lang={lang}",
-        vector_cache=tmp_path_factory.mktemp("vectors"),
+        vector_cache=vector_dir,
     )
     assert agent.wait_ready(120)
     assert agent.ready_fraction == 1.0
@@ -136,3 +141,41 @@ def test_without_cache_vectors_live_in_memory(subset: list[Document]) -> None:
     agent = OfflineAgent(subset[:2], embedder=lambda: embedder)
     assert agent.wait_ready(30)
     assert embedder.passages == len(agent.passages) + len(agent.titles)
+
+
+def test_titles_and_first_passages_are_embedded_first(subset: list[Document]) -> None:
+    agent = OfflineAgent(subset, dense=True, embedder=CountingEmbedder)
+    assert agent.wait_ready(30) and agent.dense is not None
+    order = agent.dense.fill_order()
+    n = len(agent.passages)
+    first = order[: agent.dense.first_count]
+    assert {i for i in first if i >= n} == set(range(n, n + len(agent.titles)))
+    assert all(agent.passages[i].index == 0 for i in first if i < n)
+    assert all(i < n and agent.passages[i].index > 0 for i in order[len(first) :])
+
+
+async def test_dense_ranking_joins_once_titles_and_first_passages_exist(
+    dense_agent: OfflineAgent, subset: list[Document], vector_dir: Path
+) -> None:
+    """A Swedish question about a Finnish-only text: lexical retrieval cannot bridge the
+    languages; the first vectors can, before the rest of the passages have theirs."""
+    agent = OfflineAgent(subset, vector_cache=vector_dir)  # every vector from the cache
+    assert agent.wait_ready(60) and agent.dense is not None
+    dense, order = agent.dense, agent.dense.fill_order()
+    question = TriageRequest(text="Hur får jag ett lånekort till biblioteket?", channel="web")
+
+    dense.ready[:] = False
+    dense.ready[order[: dense.first_count - 1]] = True  # one first vector still missing
+    lexical = await agent.triage(question)
+    assert "dense_top" not in lexical.scores
+
+    dense.ready[:] = False
+    dense.ready[order[: dense.first_count]] = True
+    assert dense.usable and not dense.complete
+    a = await agent.triage(question)
+    assert "dense_top" in a.scores
+    assert a.ranked_doc_ids[0] == LIBRARY
+    assert a.answer_language == "fi" and a.answer
+    # The quote starts in a passage that has its vector: here the first one.
+    first_passage = next(p for p in agent.passages if p.doc_id == LIBRARY and p.index == 0)
+    assert a.answer.split(". ")[0] in first_passage.text

@@ -1,0 +1,121 @@
+"""Answers as the dense vectors arrive: the dev figures at each stage of the vector indexer.
+
+    python -m bench.dense_stages [--markdown] [--data ../shared/data]
+
+After a start on a new knowledge base the agent ranks lexically until every title and first
+passage has its e5 vector (the indexer embeds those first), then with the vectors there are.
+This builds the PTV agent as ``neuvonta eval`` does (all vectors, from the cache), then hides
+the vectors the indexer would not have computed yet at each stage, in the indexer's own
+order, and runs municipal-dev, clinc-oos-val and the synthetic PTV questions through the same
+triage and ``decide()`` at the default policy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.eval_table import DEFAULT_DATA, PTV, check_data
+
+SYNTHETIC = Path(__file__).resolve().parents[1] / "tests/unit/agents/data"
+SETS = (
+    ("municipal-dev", "eval/municipal-dev.questions.jsonl"),
+    ("clinc-oos-val", "eval/clinc-oos-val.questions.jsonl"),
+    ("synthetic-ptv", "synthetic-ptv.questions.jsonl"),
+)
+
+
+def stages(first: int, total: int) -> list[tuple[str, int]]:
+    """(label, how many vectors exist) in the indexer's order."""
+    rest = total - first
+    return [
+        ("none (lexical)", 0),
+        ("half of the first", first // 2),
+        ("titles + first passages", first),
+        ("+ 25 % of the rest", first + rest // 4),
+        ("+ 50 % of the rest", first + rest // 2),
+        ("complete", total),
+    ]
+
+
+def measure(data: Path) -> list[dict[str, object]]:
+    from agents.cli import _eval_agent, _eval_policy, _read_kb_files, _read_questions, _user_cache
+    from agents.evaluate import evaluate
+    from agents.offline import OfflineAgent
+
+    kb = [data / "kb" / PTV]
+    agent = _eval_agent("offline", _read_kb_files(kb), kb, _user_cache(), dense=True)
+    assert isinstance(agent, OfflineAgent) and agent.dense is not None
+    dense = agent.dense
+    if not dense.complete:
+        raise SystemExit(f"dense indexing failed: {dense.error}")
+    order = dense.fill_order()
+    policy = _eval_policy()
+    question_sets = {
+        name: _read_questions(SYNTHETIC / path if name == "synthetic-ptv" else data / path)
+        for name, path in SETS
+    }
+    out: list[dict[str, object]] = []
+    for label, count in stages(dense.first_count, len(order)):
+        print(f"{label} …", file=sys.stderr)
+        # The indexer thread has finished: what the agent may use is only this mask.
+        dense.ready[:] = False
+        dense.ready[order[:count]] = True
+        row: dict[str, object] = {
+            "stage": label,
+            "ready": round(dense.fraction, 3),
+            "dense": dense.usable,
+        }
+        for name, qs in question_sets.items():
+            row[name] = asyncio.run(evaluate(agent, qs, policy))
+        out.append(row)
+    return out
+
+
+def _pc(r: object) -> str:
+    from agents.evaluate import Report
+
+    assert isinstance(r, Report)
+    return f"{r.answer_precision:.2f} / {r.coverage:.2f}" if r.answer_precision else "– / 0.00"
+
+
+def _far(r: object) -> str:
+    from agents.evaluate import Report
+
+    assert isinstance(r, Report)
+    return f"{r.false_answer_rate:.2f}" if r.false_answer_rate is not None else "–"
+
+
+def markdown(rows: list[dict[str, object]]) -> str:
+    lines = [
+        "| vectors there | share | ranking | municipal-dev P / cov | municipal-dev false "
+        "answers | clinc-oos-val false answers | synthetic-ptv P / cov |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        ready = r["ready"]
+        assert isinstance(ready, float)
+        lines.append(
+            f"| {r['stage']} | {100 * ready:.0f} % | "
+            f"{'dense + lexical' if r['dense'] else 'lexical'} | {_pc(r['municipal-dev'])} | "
+            f"{_far(r['municipal-dev'])} | {_far(r['clinc-oos-val'])} | "
+            f"{_pc(r['synthetic-ptv'])} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with eval/ and kb/")
+    ap.add_argument("--markdown", action="store_true", help="a Markdown table (the default)")
+    args = ap.parse_args()
+    check_data(args.data)
+    print(markdown(measure(args.data)))
+    print(f"\ndefault policy · {datetime.now(UTC):%Y-%m-%d} · python -m bench.dense_stages")
+
+
+if __name__ == "__main__":
+    main()
