@@ -2,7 +2,8 @@
  * Neuvonta admin charts: small inline SVG charts drawn with createElementNS, no library.
  * Exposed as window.NeuvontaCharts. Every text is set with textContent. A chart is an
  * image (role="img") named by its title and described by a one-sentence summary the page
- * passes; the page always shows the same figures in a table next to it.
+ * passes (the summary is a description, not part of the name, so it never matches a form
+ * label); the page always shows the same figures in a table next to it.
  */
 (function () {
   'use strict';
@@ -26,7 +27,8 @@
       viewBox: '0 0 ' + width + ' ' + height,
       width: '100%',
       role: 'img',
-      'aria-labelledby': 'chart-title-' + uid + ' chart-desc-' + uid,
+      'aria-labelledby': 'chart-title-' + uid,
+      'aria-describedby': 'chart-desc-' + uid,
       class: 'chart'
     });
     svg.appendChild(el('title', { id: 'chart-title-' + uid }, title));
