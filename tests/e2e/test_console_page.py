@@ -274,14 +274,14 @@ def test_the_console_has_no_accessibility_violations(
     assert_no_violations(console, "in English")
 
 
-def test_an_agent_answers_a_new_ticket_with_the_keyboard_and_resolves_it(
+def test_an_agent_claims_answers_notes_and_resolves_a_ticket_with_the_keyboard(
     console: Page, resident: BrowserContext, api: httpx.Client, staff: httpx.Client
 ) -> None:
     handoff = open_handoff(api, staff)
     chat = chat_page_of(resident, handoff.session_id)
     expect(chat.locator(".msg--system")).to_contain_text(handoff.case)
 
-    # The new ticket appears in the open list without a reload.
+    # The new ticket appears in the list without a reload.
     button = ticket_button(console, handoff.case)
     expect(button).to_be_visible(timeout=TIMEOUT)
     expect(button).to_contain_text("Asukas pyysi ihmistä")
@@ -294,36 +294,73 @@ def test_an_agent_answers_a_new_ticket_with_the_keyboard_and_resolves_it(
     expect(title).to_have_text(f"Tapaus {handoff.case}")
     expect(title).to_be_focused()
     expect(button).to_have_attribute("aria-current", "true")
-    expect(console.locator("#ticket-status")).to_have_text("Avoin")
+    status = console.locator("#ticket-status")
+    expect(status).to_have_text("Avoin")
     transcript = console.locator("#transcript")
     expect(transcript.locator(".tmsg--resident")).to_contain_text(ASK_FOR_PERSON)
     expect(transcript.locator(".tmsg--resident .tmsg__who")).to_have_text("Asukas")
     expect(transcript.locator(".tmsg--system")).to_contain_text(handoff.case)
+    timeline = console.locator("#timeline li")
+    expect(timeline).to_have_count(1)
+    expect(timeline.first).to_contain_text("Tapaus avattiin jonoon")
+
+    # Claim: the ticket is the agent's, and the reply box is next.
+    claim = console.get_by_role("button", name="Ota käsittelyyn")
+    claim.focus()
+    console.keyboard.press("Enter")
+    expect(status).to_have_text("Työn alla")
+    expect(console.get_by_role("status")).to_have_text(f"Tapaus {handoff.case} on nyt sinulla.")
+    expect(claim).to_be_disabled()
+    expect(console.get_by_label("Vastauksesi")).to_be_focused()
+    expect(console.locator("#facts")).to_contain_text("Käsittelijä")
+    expect(button).to_contain_text("Käsittelijä: demo")
+    expect(timeline.last).to_contain_text("Otettiin käsittelyyn (Avoin → Työn alla)")
+
+    # An internal note: in the timeline, never in the resident's chat.
+    secret = "Sisäinen: asukas soitti myös puhelimeen."
+    console.get_by_label("Muistiinpano työtovereille").fill(secret)
+    console.get_by_role("button", name="Tallenna muistiinpano").press("Enter")
+    expect(console.get_by_role("status")).to_have_text("Muistiinpano tallennettu.")
+    expect(timeline.last).to_contain_text(secret)
 
     reply = "Hei, tässä Anna asiakaspalvelusta. Miten voin auttaa?"
-    console.get_by_label("Vastauksesi").fill(reply)
-    send_button = console.get_by_role("button", name="Lähetä vastaus")
-    send_button.focus()
-    console.keyboard.press("Enter")
+    box = console.get_by_label("Vastauksesi")
+    box.fill(reply)
+    box.press("Control+Enter")
     expect(console.get_by_role("status")).to_have_text("Vastaus lähetetty asukkaalle.")
-    expect(console.get_by_label("Vastauksesi")).to_have_value("")
-    expect(transcript.locator(".tmsg--agent")).to_contain_text(reply)
-    expect(transcript.locator(".tmsg--agent .tmsg__who")).to_have_text("Asiakaspalvelija (demo)")
+    expect(box).to_have_value("")
+    expect(status).to_have_text("Odottaa asukasta")
+    agent = transcript.locator(".tmsg--agent")
+    expect(agent).to_contain_text(reply)
+    expect(agent.locator(".tmsg__who")).to_have_text("Asiakaspalvelija (demo)")
+    expect(agent.locator(".tmsg__meta")).to_contain_text("Toimitus: toimitettu")
+    expect(timeline.last).to_contain_text("Vastattiin asukkaalle (Työn alla → Odottaa asukasta)")
 
-    # The resident sees it live in the chat.
+    # The resident sees it live in the chat, and nothing of the note.
     agent_message = chat.locator(".msg--agent")
     expect(agent_message).to_have_count(1, timeout=TIMEOUT)
     expect(agent_message.locator(".msg__text")).to_have_text(reply)
     expect(agent_message.locator(".msg__who")).to_have_text("Asiakaspalvelija")
+    expect(chat.get_by_role("log")).not_to_contain_text(secret)
+
+    # The resident answers: the ticket is open again, live.
+    chat_box = chat.get_by_label("Viestisi")
+    chat_box.fill("Kiitos! Asuntoni numero on A 12.")
+    chat_box.press("Enter")
+    expect(status).to_have_text("Avoin", timeout=TIMEOUT)
+    expect(timeline.last).to_contain_text("Asukas vastasi (Odottaa asukasta → Avoin)")
+    expect(timeline.last).to_contain_text("asukas")
 
     resolve = console.get_by_role("button", name="Merkitse ratkaistuksi")
     resolve.focus()
     console.keyboard.press("Enter")
-    expect(console.locator("#ticket-status")).to_have_text("Ratkaistu")
+    expect(status).to_have_text("Ratkaistu")
     expect(console.get_by_role("status")).to_contain_text("ratkaistuksi")
     expect(resolve).to_be_disabled()
     expect(console.get_by_label("Vastauksesi")).to_be_disabled()
-    expect(button).to_have_count(0)  # gone from the open tickets
+    expect(button).to_have_count(0)  # gone from the tickets in progress
+    reopen = console.get_by_role("button", name="Avaa uudelleen")
+    expect(reopen).to_be_visible()
 
     console.get_by_label("Tila").select_option("resolved")
     expect(ticket_button(console, handoff.case)).to_contain_text("Ratkaistu")
@@ -331,6 +368,56 @@ def test_an_agent_answers_a_new_ticket_with_the_keyboard_and_resolves_it(
     detail = staff.get(f"/api/tickets/{handoff.ticket['id']}").json()
     assert detail["status"] == "resolved"
     assert detail["resolved_by"] == "demo"
+    assert [e["kind"] for e in detail["timeline"]] == [
+        "opened",
+        "claim",
+        "note",
+        "reply",
+        "resident_message",
+        "resolve",
+    ]
+    messages = api.get(f"/api/chat/sessions/{handoff.session_id}/messages").text
+    assert secret not in messages
+
+
+def test_filters_find_tickets_and_a_transfer_moves_one(
+    console: Page, api: httpx.Client, staff: httpx.Client
+) -> None:
+    handoff = open_handoff(api, staff)
+    button = ticket_button(console, handoff.case)
+    expect(button).to_be_visible(timeout=TIMEOUT)
+    expect(console.locator("#overdue-count")).to_be_visible()
+
+    search = console.get_by_label("Haku")
+    search.fill(handoff.case)
+    search.press("Enter")
+    expect(console.locator("#ticket-list .ticket")).to_have_count(1)
+    search.fill("sanaa-jota-ei-ole-missään")
+    search.press("Enter")
+    expect(console.locator("#ticket-count")).to_have_text("Ei tapauksia näillä rajauksilla.")
+    search.fill("")
+    search.press("Enter")
+    console.get_by_label("Vain kiireelliset").check()
+    expect(button).to_have_count(0)
+    console.get_by_label("Vain kiireelliset").uncheck()
+    expect(button).to_be_visible()
+
+    button.click()
+    expect(console.locator("#detail-title")).to_contain_text(handoff.case)
+    (housing,) = (q for q in DEFAULT_QUEUES if q.name == "housing")
+    console.get_by_label("Siirron kohde").select_option("housing")
+    note = console.get_by_label("Syy siirtoon (näkyy vain asiakaspalvelulle)")
+    note.fill("Koskee vuokra-asuntoa.")
+    note.press("Tab")
+    console.keyboard.press("Enter")  # the focused Transfer button
+    expect(console.get_by_role("status")).to_have_text(
+        f"Tapaus {handoff.case} on siirretty jonoon {housing.label['fi']}."
+    )
+    timeline = console.locator("#timeline li")
+    expect(timeline.last).to_contain_text(f"jonoon {housing.label['fi']}")
+    expect(timeline.last).to_contain_text("Koskee vuokra-asuntoa.")
+    expect(console.locator("#facts")).to_contain_text(housing.label["fi"])
+    assert staff.get(f"/api/tickets/{handoff.ticket['id']}").json()["queue"] == "housing"
 
 
 def test_html_written_by_a_resident_is_text_in_the_console(

@@ -322,6 +322,235 @@
     }
   };
 
+  /* The ticket lifecycle's texts (claim, notes, transfer, timeline, labels). */
+  var MORE = {
+    fi: {
+      filterActive: 'Kesken olevat',
+      saving: 'Tallennetaan…',
+      conflict: 'Toiminto ei sovi tapauksen nykyiseen tilaan (esimerkiksi toinen käsittelijä on ottanut sen). Näkymä on päivitetty.',
+      filterClaimed: 'Työn alla',
+      filterWaiting: 'Odottavat asukasta',
+      search: 'Haku',
+      searchHint: 'Asianumero tai sana viesteistä',
+      onlyLegend: 'Näytä vain',
+      onlyUrgent: 'Vain kiireelliset',
+      onlyOverdue: 'Vain myöhässä olevat',
+      onlyMine: 'Vain omat',
+      overdueCount: 'Myöhässä: {n} (ensimmäinen vastaus tavoiteajan jälkeen)',
+      overdueNone: 'Ei myöhässä olevia tapauksia.',
+      overdue: 'Myöhässä',
+      ownerBadge: 'Käsittelijä: {name}',
+      fOwner: 'Käsittelijä',
+      fDue: 'Ensimmäinen vastaus viimeistään',
+      dueOverdue: '{when} – myöhässä',
+      workTitle: 'Käsittely',
+      claim: 'Ota käsittelyyn',
+      claiming: 'Otetaan käsittelyyn…',
+      claimed: 'Tapaus {case} on nyt sinulla.',
+      reopen: 'Avaa uudelleen',
+      reopening: 'Avataan uudelleen…',
+      reopened: 'Tapaus {case} on avattu uudelleen.',
+      noteTitle: 'Sisäinen muistiinpano',
+      noteLabel: 'Muistiinpano työtovereille',
+      noteHint: 'Näkyy vain asiakaspalvelulle, ei koskaan asukkaalle.',
+      addNote: 'Tallenna muistiinpano',
+      noteEmpty: 'Kirjoita muistiinpano ennen tallentamista.',
+      noteSaved: 'Muistiinpano tallennettu.',
+      transferTitle: 'Siirrä tapaus',
+      transferQueue: 'Siirron kohde',
+      transferNote: 'Syy siirtoon (näkyy vain asiakaspalvelulle)',
+      transfer: 'Siirrä',
+      transferNone: 'Ei muita jonoja, joihin voisit siirtää.',
+      transferNoteEmpty: 'Kerro siirron syy uudelle jonolle.',
+      transferred: 'Tapaus {case} on siirretty jonoon {queue}.',
+      labelTitle: 'Osuiko tekoäly oikeaan?',
+      labelDepartment: 'Palveluluokka',
+      labelAnswer: 'Vastaus tai luonnos',
+      labelUnset: 'Ei arvioitu',
+      labelRight: 'Oikein',
+      labelWrong: 'Väärin',
+      saveLabel: 'Tallenna arvio',
+      labelSaved: 'Arvio tallennettu.',
+      labelBy: 'Arvioinut {who}, {when}',
+      labelNone: 'Ei vielä arvioitu.',
+      labelUnavailable: 'Arviointi ei ole vielä käytössä tällä palvelimella.',
+      timelineTitle: 'Tapahtumat',
+      changeStatus: '{from} → {to}',
+      byResident: 'asukas',
+      byRouter: 'järjestelmä',
+      kinds: {
+        opened: 'Tapaus avattiin jonoon {to_queue}',
+        claim: 'Otettiin käsittelyyn',
+        reply: 'Vastattiin asukkaalle',
+        note: 'Sisäinen muistiinpano',
+        transfer: 'Siirrettiin jonosta {from_queue} jonoon {to_queue}',
+        resolve: 'Merkittiin ratkaistuksi',
+        reopen: 'Avattiin uudelleen',
+        resident_message: 'Asukas vastasi'
+      },
+      st: { open: 'Avoin', claimed: 'Työn alla', waiting: 'Odottaa asukasta', resolved: 'Ratkaistu' },
+      deliveries: {
+        delivered: 'toimitettu',
+        pending: 'odottaa lähetystä',
+        queued: 'lähetysjonossa',
+        sent: 'lähetetty',
+        failed: 'epäonnistui'
+      }
+    },
+    sv: {
+      filterActive: 'Pågående',
+      saving: 'Sparar…',
+      conflict: 'Åtgärden passar inte ärendets nuvarande läge (till exempel har en annan handläggare tagit det). Vyn har uppdaterats.',
+      filterClaimed: 'Under arbete',
+      filterWaiting: 'Väntar på invånaren',
+      search: 'Sök',
+      searchHint: 'Ärendenummer eller ord i meddelandena',
+      onlyLegend: 'Visa bara',
+      onlyUrgent: 'Bara brådskande',
+      onlyOverdue: 'Bara försenade',
+      onlyMine: 'Bara mina',
+      overdueCount: 'Försenade: {n} (första svaret efter målet)',
+      overdueNone: 'Inga försenade ärenden.',
+      overdue: 'Försenat',
+      ownerBadge: 'Handläggare: {name}',
+      fOwner: 'Handläggare',
+      fDue: 'Första svar senast',
+      dueOverdue: '{when} – försenat',
+      workTitle: 'Handläggning',
+      claim: 'Ta ärendet',
+      claiming: 'Tar ärendet…',
+      claimed: 'Ärendet {case} är nu ditt.',
+      reopen: 'Öppna igen',
+      reopening: 'Öppnar igen…',
+      reopened: 'Ärendet {case} har öppnats igen.',
+      noteTitle: 'Intern anteckning',
+      noteLabel: 'Anteckning för kollegerna',
+      noteHint: 'Syns bara för kundtjänsten, aldrig för invånaren.',
+      addNote: 'Spara anteckningen',
+      noteEmpty: 'Skriv en anteckning innan du sparar.',
+      noteSaved: 'Anteckningen har sparats.',
+      transferTitle: 'Flytta ärendet',
+      transferQueue: 'Flytta till',
+      transferNote: 'Orsak till flytten (syns bara för kundtjänsten)',
+      transfer: 'Flytta',
+      transferNone: 'Det finns inga andra köer du kan flytta till.',
+      transferNoteEmpty: 'Berätta för den nya kön varför ärendet flyttas.',
+      transferred: 'Ärendet {case} har flyttats till kön {queue}.',
+      labelTitle: 'Hade AI:n rätt?',
+      labelDepartment: 'Tjänsteklass',
+      labelAnswer: 'Svar eller utkast',
+      labelUnset: 'Inte bedömt',
+      labelRight: 'Rätt',
+      labelWrong: 'Fel',
+      saveLabel: 'Spara bedömningen',
+      labelSaved: 'Bedömningen har sparats.',
+      labelBy: 'Bedömt av {who}, {when}',
+      labelNone: 'Inte bedömt ännu.',
+      labelUnavailable: 'Bedömningen är inte i bruk på den här servern ännu.',
+      timelineTitle: 'Händelser',
+      changeStatus: '{from} → {to}',
+      byResident: 'invånaren',
+      byRouter: 'systemet',
+      kinds: {
+        opened: 'Ärendet öppnades i kön {to_queue}',
+        claim: 'Togs för handläggning',
+        reply: 'Invånaren fick svar',
+        note: 'Intern anteckning',
+        transfer: 'Flyttades från kön {from_queue} till kön {to_queue}',
+        resolve: 'Markerades som löst',
+        reopen: 'Öppnades igen',
+        resident_message: 'Invånaren svarade'
+      },
+      st: { open: 'Öppet', claimed: 'Under arbete', waiting: 'Väntar på invånaren', resolved: 'Löst' },
+      deliveries: {
+        delivered: 'levererat',
+        pending: 'väntar på att skickas',
+        queued: 'i sändningskön',
+        sent: 'skickat',
+        failed: 'misslyckades'
+      }
+    },
+    en: {
+      filterActive: 'In progress',
+      saving: 'Saving…',
+      conflict: 'That does not fit the ticket’s current state (for example, someone else has claimed it). The view has been updated.',
+      filterClaimed: 'Claimed',
+      filterWaiting: 'Waiting for the resident',
+      search: 'Search',
+      searchHint: 'Case number or a word in the messages',
+      onlyLegend: 'Show only',
+      onlyUrgent: 'Only urgent',
+      onlyOverdue: 'Only overdue',
+      onlyMine: 'Only mine',
+      overdueCount: 'Overdue: {n} (no first response within the target)',
+      overdueNone: 'No overdue tickets.',
+      overdue: 'Overdue',
+      ownerBadge: 'Owner: {name}',
+      fOwner: 'Owner',
+      fDue: 'First response due',
+      dueOverdue: '{when} – overdue',
+      workTitle: 'Handling',
+      claim: 'Claim',
+      claiming: 'Claiming…',
+      claimed: 'Ticket {case} is now yours.',
+      reopen: 'Reopen',
+      reopening: 'Reopening…',
+      reopened: 'Ticket {case} has been reopened.',
+      noteTitle: 'Internal note',
+      noteLabel: 'Note for colleagues',
+      noteHint: 'Shown to customer service only, never to the resident.',
+      addNote: 'Save note',
+      noteEmpty: 'Write a note before saving.',
+      noteSaved: 'Note saved.',
+      transferTitle: 'Transfer the ticket',
+      transferQueue: 'Transfer to',
+      transferNote: 'Reason for the transfer (for customer service only)',
+      transfer: 'Transfer',
+      transferNone: 'There are no other queues you could transfer to.',
+      transferNoteEmpty: 'Tell the new queue why the ticket is transferred.',
+      transferred: 'Ticket {case} has been transferred to {queue}.',
+      labelTitle: 'Was the AI right?',
+      labelDepartment: 'Service class',
+      labelAnswer: 'Answer or draft',
+      labelUnset: 'Not judged',
+      labelRight: 'Right',
+      labelWrong: 'Wrong',
+      saveLabel: 'Save verdict',
+      labelSaved: 'Verdict saved.',
+      labelBy: 'Judged by {who}, {when}',
+      labelNone: 'Not judged yet.',
+      labelUnavailable: 'Verdicts are not available on this server yet.',
+      timelineTitle: 'Timeline',
+      changeStatus: '{from} → {to}',
+      byResident: 'resident',
+      byRouter: 'system',
+      kinds: {
+        opened: 'Opened in the queue {to_queue}',
+        claim: 'Claimed',
+        reply: 'Replied to the resident',
+        note: 'Internal note',
+        transfer: 'Transferred from {from_queue} to {to_queue}',
+        resolve: 'Resolved',
+        reopen: 'Reopened',
+        resident_message: 'The resident answered'
+      },
+      st: { open: 'Open', claimed: 'Claimed', waiting: 'Waiting for the resident', resolved: 'Resolved' },
+      deliveries: {
+        delivered: 'delivered',
+        pending: 'waiting to be sent',
+        queued: 'queued for sending',
+        sent: 'sent',
+        failed: 'failed'
+      }
+    }
+  };
+  Object.keys(MORE).forEach(function (lang) {
+    Object.keys(MORE[lang]).forEach(function (key) {
+      T[lang][key] = MORE[lang][key];
+    });
+  });
+  var STATUS_FILTERS = ['active', 'open', 'claimed', 'waiting', 'resolved', 'all'];
+
   var ROLE_KEYS = { resident: 'roleResident', ai: 'roleAi', agent: 'roleAgent', system: 'roleSystem' };
 
   var state = {
@@ -345,7 +574,11 @@
     generation: 0, // bumped at each sign-in and sign-out: late answers of the old one are dropped
     loginMessage: null, // {key, values, kind}
     loginBusy: false,
-    agesTimer: null
+    agesTimer: null,
+    overdue: null, // overdue tickets in the caller's queues
+    prefill: false, // put the AI draft into the reply when the ticket is first shown
+    labelShownFor: null,
+    labelUnavailable: false
   };
   var el = {};
 
@@ -526,8 +759,13 @@
 
   function listPath() {
     var params = new URLSearchParams();
-    params.set('status', el.statusFilter.value || 'open');
+    params.set('status', el.statusFilter.value || 'active');
     if (el.queueFilter.value) params.set('queue', el.queueFilter.value);
+    if (el.urgentFilter.checked) params.set('urgent', 'true');
+    if (el.overdueFilter.checked) params.set('overdue', 'true');
+    if (el.mineFilter.checked) params.set('mine', 'true');
+    var q = el.searchFilter.value.trim();
+    if (q) params.set('q', q);
     return '/api/tickets?' + params.toString();
   }
 
@@ -546,6 +784,7 @@
         announceNew(tickets);
         state.tickets = tickets;
         renderList();
+        return loadOverdue();
       })
       .catch(function (err) {
         if (gen === state.generation) say(errorText(err), 'error');
@@ -560,6 +799,28 @@
         return undefined;
       });
     return state.listLoading;
+  }
+
+  /* The overdue count of the caller's queues, whatever the filters show. */
+  function loadOverdue() {
+    var gen = state.generation;
+    return api('GET', '/api/tickets/overdue').then(
+      function (res) {
+        if (gen !== state.generation) return;
+        state.overdue = res && typeof res.total === 'number' ? res.total : null;
+        renderOverdue();
+      },
+      function () {
+        /* the list itself is what matters; the next refresh tries again */
+      }
+    );
+  }
+
+  function renderOverdue() {
+    var n = state.overdue;
+    el.overdueCount.hidden = n === null;
+    el.overdueCount.textContent = n ? t('overdueCount', { n: n }) : t('overdueNone');
+    el.overdueCount.setAttribute('data-overdue', n ? 'true' : 'false');
   }
 
   function announceNew(tickets) {
@@ -585,7 +846,10 @@
   }
 
   function renderTicketButton(ticket) {
-    var button = node('button', 'ticket' + (ticket.urgent ? ' ticket--urgent' : ''));
+    var button = node(
+      'button',
+      'ticket' + (ticket.urgent ? ' ticket--urgent' : '') + (ticket.overdue ? ' ticket--overdue' : '')
+    );
     button.type = 'button';
     button.setAttribute('data-id', String(ticket.id));
     if (ticket.id === state.openId) button.setAttribute('aria-current', 'true');
@@ -599,9 +863,11 @@
       badge.appendChild(document.createTextNode(' ' + t('urgent')));
       top.appendChild(badge);
     }
+    if (ticket.overdue) top.appendChild(node('span', 'badge badge--overdue', t('overdue')));
     if (ticket.status !== 'open') {
       top.appendChild(node('span', 'badge badge--' + (ticket.status === 'resolved' ? 'resolved' : 'other'), lookup('st', ticket.status)));
     }
+    if (ticket.owner) top.appendChild(node('span', 'ticket__owner', t('ownerBadge', { name: ticket.owner })));
     button.appendChild(top);
 
     button.appendChild(
@@ -723,7 +989,9 @@
     var statusDd = fact(dl, t('fStatus'), lookup('st', d.status));
     statusDd.id = 'ticket-status';
     statusDd.className = 'fact-status fact-status--' + (d.status === 'resolved' ? 'resolved' : 'open');
+    statusDd.setAttribute('data-status', d.status);
     fact(dl, t('fQueue'), queueLabel(d.queue));
+    fact(dl, t('fOwner'), d.owner || t('none'));
     fact(dl, t('fReason'), lookup('reasons', d.reason));
     fact(dl, t('fDepartment'), d.department || t('none'));
     fact(dl, t('fConfidence'), formatPercent(d.confidence));
@@ -732,6 +1000,11 @@
     fact(dl, t('fAddress'), addressText(d));
     fact(dl, t('fCreated'), formatDate(d.created_at));
     fact(dl, t('fFirstResponse'), formatDate(d.first_response_at));
+    if (d.due_at) {
+      var due = fact(dl, t('fDue'), d.overdue ? t('dueOverdue', { when: formatDate(d.due_at) }) : formatDate(d.due_at));
+      due.id = 'ticket-due';
+      if (d.overdue) due.className = 'fact-overdue';
+    }
     if (d.status === 'resolved' || d.resolved_at) {
       fact(
         dl,
@@ -757,12 +1030,21 @@
     renderTranscript(d.transcript, lang);
 
     var closed = d.status === 'resolved';
-    el.reply.disabled = closed;
+    var me = state.me ? state.me.username : '';
+    // Someone else's claim: only notes (admins may claim it over).
+    var othersClaim = d.status === 'claimed' && d.owner && d.owner !== me;
+    var isAdmin = !!(state.me && state.me.role === 'admin');
+    el.reply.disabled = closed || othersClaim;
     el.reply.lang = lang || state.lang;
-    el.useDraft.disabled = closed || !d.ai_draft;
-    el.sendReply.disabled = closed;
-    el.resolve.disabled = closed;
+    el.useDraft.disabled = closed || othersClaim || !d.ai_draft;
+    el.sendReply.disabled = closed || othersClaim;
+    el.resolve.disabled = closed || othersClaim;
+    el.claim.disabled = closed || (d.status === 'claimed' && (d.owner === me || !isAdmin));
+    el.reopen.hidden = !closed;
     el.replyHint.textContent = t(closed ? 'replyClosedHint' : 'replyHint');
+    renderTransfer(d, closed || othersClaim);
+    renderLabel(d);
+    renderTimeline(d.timeline);
 
     var current = el.list.querySelectorAll('.ticket');
     for (var i = 0; i < current.length; i++) {
@@ -771,11 +1053,82 @@
     }
   }
 
+  function renderTransfer(d, blocked) {
+    var select = el.transferQueue;
+    var current = select.value;
+    select.textContent = '';
+    state.queues.forEach(function (q) {
+      if (q.name === d.queue) return;
+      var opt = document.createElement('option');
+      opt.value = q.name;
+      opt.textContent = queueLabel(q.name);
+      select.appendChild(opt);
+    });
+    if (current) select.value = current;
+    var none = select.options.length === 0;
+    select.disabled = none || blocked;
+    el.transferNote.disabled = none || blocked;
+    el.transferButton.disabled = none || blocked;
+  }
+
+  function labelValue(v) {
+    return v === true ? 'true' : v === false ? 'false' : '';
+  }
+
+  function renderLabel(d) {
+    var label = d.label || null;
+    if (state.labelShownFor !== d.id) {
+      // Only on opening (or after saving): a refresh must not undo a choice being made.
+      state.labelShownFor = d.id;
+      el.labelDepartment.value = labelValue(label && label.department_correct);
+      el.labelAnswer.value = labelValue(label && label.answer_correct);
+    }
+    if (state.labelUnavailable) el.labelState.textContent = t('labelUnavailable');
+    else if (label && label.labelled_by)
+      el.labelState.textContent = t('labelBy', { who: label.labelled_by, when: formatDate(label.labelled_at) });
+    else el.labelState.textContent = t('labelNone');
+  }
+
+  function queueName(name) {
+    return name ? queueLabel(name) : t('none');
+  }
+
+  function renderTimeline(entries) {
+    el.timeline.textContent = '';
+    (Array.isArray(entries) ? entries : []).forEach(function (e) {
+      var li = node('li', 'tl tl--' + String(e.kind || '').replace(/[^a-z_]/g, ''));
+      var meta = node('p', 'tl__meta');
+      var time = node('time', null, formatDate(e.at));
+      time.dateTime = e.at;
+      meta.appendChild(time);
+      var who = e.actor === 'resident' ? t('byResident') : e.actor === 'router' ? t('byRouter') : e.actor;
+      meta.appendChild(document.createTextNode(' · ' + who));
+      li.appendChild(meta);
+      var kinds = t('kinds') || {};
+      var template = Object.prototype.hasOwnProperty.call(kinds, e.kind) ? kinds[e.kind] : String(e.kind);
+      var what = template
+        .replace('{from_queue}', queueName(e.from_queue))
+        .replace('{to_queue}', queueName(e.to_queue));
+      if (e.from_status && e.to_status && e.from_status !== e.to_status) {
+        what += ' (' + t('changeStatus', { from: lookup('st', e.from_status), to: lookup('st', e.to_status) }) + ')';
+      }
+      li.appendChild(node('p', 'tl__what', what));
+      if (e.note) li.appendChild(node('p', 'tl__note', e.note));
+      el.timeline.appendChild(li);
+    });
+  }
+
   function openTicket(id, moveFocus) {
     if (state.openId !== null && state.openId !== id) state.drafts.set(state.openId, el.reply.value);
     var switching = state.openId !== id;
     state.openId = id;
-    if (switching) el.reply.value = state.drafts.get(id) || '';
+    if (switching) {
+      el.reply.value = state.drafts.get(id) || '';
+      el.note.value = '';
+      el.transferNote.value = '';
+      state.labelShownFor = null;
+      state.prefill = !state.drafts.has(id);
+    }
     try {
       window.history.replaceState(null, '', '#ticket-' + id);
     } catch (e) {
@@ -816,6 +1169,11 @@
       function (detail) {
         if (!current()) return false;
         state.detail = detail;
+        // A reply starts from the AI's draft, for the agent to edit.
+        if (state.prefill && !el.reply.value && detail.ai_draft && detail.status !== 'resolved') {
+          el.reply.value = detail.ai_draft;
+        }
+        state.prefill = false;
         renderDetail();
         return true;
       },
@@ -864,7 +1222,9 @@
         return refreshAll();
       })
       .catch(function (err) {
-        if (err instanceof ApiError && err.status === 409) say(t('replyConflict'), 'error');
+        if (err instanceof ApiError && err.status === 409) {
+          say(t(d.status === 'resolved' ? 'replyConflict' : 'conflict'), 'error');
+        }
         else say(errorText(err), 'error');
         return refreshAll();
       })
@@ -890,7 +1250,122 @@
         return loadList();
       })
       .catch(function (err) {
-        say(errorText(err), 'error');
+        say(err instanceof ApiError && err.status === 409 ? t('conflict') : errorText(err), 'error');
+        return refreshAll();
+      })
+      .then(function () {
+        state.busy = false;
+      });
+  }
+
+  /* A lifecycle action on the open ticket that answers with the ticket; then() gets it. */
+  function ticketAction(action, body, busyKey, then) {
+    var d = state.detail;
+    if (!d || state.busy) return;
+    state.busy = true;
+    say(t(busyKey), 'info');
+    api('POST', ticketPath(d.id, '/' + action), body)
+      .then(function (detail) {
+        if (state.openId === d.id && detail && detail.id === d.id) {
+          state.detail = detail;
+          renderDetail();
+        }
+        then(detail, d);
+        return loadList();
+      })
+      .catch(function (err) {
+        say(err instanceof ApiError && err.status === 409 ? t('conflict') : errorText(err), 'error');
+        return refreshAll();
+      })
+      .then(function () {
+        state.busy = false;
+      });
+  }
+
+  function claimTicket() {
+    ticketAction('claim', undefined, 'claiming', function (detail, d) {
+      say(t('claimed', { case: d.case_number }), 'success');
+      // The next step is the reply.
+      if (!el.reply.disabled) el.reply.focus();
+    });
+  }
+
+  function reopenTicket() {
+    ticketAction('reopen', undefined, 'reopening', function (detail, d) {
+      say(t('reopened', { case: d.case_number }), 'success');
+      el.detailTitle.focus();
+    });
+  }
+
+  function addNote() {
+    var text = el.note.value.trim();
+    if (!text) {
+      say(t('noteEmpty'), 'error');
+      el.note.focus();
+      return;
+    }
+    ticketAction('note', { text: text }, 'saving', function () {
+      el.note.value = '';
+      say(t('noteSaved'), 'success');
+    });
+  }
+
+  function transferTicket() {
+    var queue = el.transferQueue.value;
+    var note = el.transferNote.value.trim();
+    if (!queue) return;
+    if (!note) {
+      say(t('transferNoteEmpty'), 'error');
+      el.transferNote.focus();
+      return;
+    }
+    ticketAction('transfer', { queue: queue, note: note }, 'saving', function (detail, d) {
+      el.transferNote.value = '';
+      say(t('transferred', { case: d.case_number, queue: queueLabel(queue) }), 'success');
+      var mine = state.me && (state.me.role === 'admin' || (state.me.queues || []).indexOf(queue) >= 0);
+      if (!mine) {
+        // Out of this agent's queues: nothing more to show here.
+        state.openId = null;
+        state.detail = null;
+        renderDetail();
+        forgetHash();
+        el.listTitle.focus();
+      } else {
+        el.detailTitle.focus();
+      }
+    });
+  }
+
+  function saveLabel() {
+    var d = state.detail;
+    if (!d || state.busy) return;
+    function value(v) {
+      return v === 'true' ? true : v === 'false' ? false : null;
+    }
+    state.busy = true;
+    api('POST', ticketPath(d.id, '/label'), {
+      department_correct: value(el.labelDepartment.value),
+      answer_correct: value(el.labelAnswer.value)
+    })
+      .then(function (label) {
+        state.labelUnavailable = false;
+        if (state.detail && state.detail.id === d.id) {
+          state.detail.label = label;
+          state.labelShownFor = null;
+          renderDetail();
+        }
+        say(t('labelSaved'), 'success');
+      })
+      .catch(function (err) {
+        var missing = err instanceof ApiError && (err.status === 404 || err.status === 405) && err.detail !== 'No such ticket.';
+        if (missing) {
+          // The labels API is not on this server (yet): say so, and leave the rest working.
+          state.labelUnavailable = true;
+          renderDetail();
+          say(t('labelUnavailable'), 'info');
+        } else {
+          say(errorText(err), 'error');
+        }
       })
       .then(function () {
         state.busy = false;
@@ -975,6 +1450,8 @@
     el.list.textContent = '';
     el.status.textContent = '';
     el.announcer.textContent = '';
+    state.overdue = null;
+    renderOverdue();
     renderDetail();
   }
 
@@ -1079,7 +1556,10 @@
     N.saveStore(STORE_KEY, {
       language: state.lang,
       queue: el.queueFilter.value,
-      status: el.statusFilter.value
+      status: el.statusFilter.value,
+      urgent: el.urgentFilter.checked,
+      overdue: el.overdueFilter.checked,
+      mine: el.mineFilter.checked
     });
   }
 
@@ -1091,6 +1571,7 @@
     renderLoginMessage();
     renderQueueOptions();
     renderList();
+    renderOverdue();
     renderDetail();
     saveStore();
   }
@@ -1116,7 +1597,26 @@
       ['live', 'live'],
       ['liveText', 'live-text'],
       ['queueFilter', 'queue-filter'],
+      ['filters', 'filters'],
       ['statusFilter', 'status-filter'],
+      ['searchFilter', 'search-filter'],
+      ['urgentFilter', 'urgent-filter'],
+      ['overdueFilter', 'overdue-filter'],
+      ['mineFilter', 'mine-filter'],
+      ['overdueCount', 'overdue-count'],
+      ['claim', 'claim'],
+      ['reopen', 'reopen'],
+      ['noteForm', 'note-form'],
+      ['note', 'note'],
+      ['transferForm', 'transfer-form'],
+      ['transferQueue', 'transfer-queue'],
+      ['transferNote', 'transfer-note'],
+      ['transferButton', 'transfer'],
+      ['labelForm', 'label-form'],
+      ['labelDepartment', 'label-department'],
+      ['labelAnswer', 'label-answer'],
+      ['labelState', 'label-state'],
+      ['timeline', 'timeline'],
       ['count', 'ticket-count'],
       ['list', 'ticket-list'],
       ['listTitle', 'ticket-list-title'],
@@ -1140,7 +1640,10 @@
     });
 
     var stored = N.loadStore(STORE_KEY);
-    if (['open', 'resolved', 'all'].indexOf(stored.status) >= 0) el.statusFilter.value = stored.status;
+    if (STATUS_FILTERS.indexOf(stored.status) >= 0) el.statusFilter.value = stored.status;
+    el.urgentFilter.checked = stored.urgent === true;
+    el.overdueFilter.checked = stored.overdue === true;
+    el.mineFilter.checked = stored.mine === true;
     state.storedQueue = typeof stored.queue === 'string' ? stored.queue : '';
     applyLanguage(N.startLanguage(stored.language));
 
@@ -1150,11 +1653,35 @@
       // Keyboard activation (Enter/Space) reports detail 0: then focus moves to the ticket.
       openTicket(Number(button.getAttribute('data-id')), true);
     });
-    [el.queueFilter, el.statusFilter].forEach(function (select) {
-      select.addEventListener('change', function () {
+    [el.queueFilter, el.statusFilter, el.urgentFilter, el.overdueFilter, el.mineFilter].forEach(function (input) {
+      input.addEventListener('change', function () {
         saveStore();
         loadList();
       });
+    });
+    var searchTimer = null;
+    el.searchFilter.addEventListener('input', function () {
+      window.clearTimeout(searchTimer);
+      searchTimer = window.setTimeout(loadList, 300);
+    });
+    el.filters.addEventListener('submit', function (ev) {
+      ev.preventDefault(); // Enter in the search field searches at once
+      window.clearTimeout(searchTimer);
+      loadList();
+    });
+    el.claim.addEventListener('click', claimTicket);
+    el.reopen.addEventListener('click', reopenTicket);
+    el.noteForm.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      addNote();
+    });
+    el.transferForm.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      transferTicket();
+    });
+    el.labelForm.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      saveLabel();
     });
     el.replyForm.addEventListener('submit', function (ev) {
       ev.preventDefault();
