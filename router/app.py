@@ -26,7 +26,7 @@ from channels.web.api import STATIC as CHAT_STATIC
 from channels.web.api import chat_router, reply_to_hub
 from channels.web.hub import Hub
 from handoff.admin.api import admin_router
-from handoff.admin.insights import Facts
+from handoff.admin.insights import EVAL_QUESTIONS, Facts, eval_source
 from handoff.auth import StaffAuth
 from handoff.console.api import CONSOLE_TOPIC, console_router
 from handoff.labels import LabelStore
@@ -261,11 +261,15 @@ def create_web_app(services: Services) -> FastAPI:
         )
     )
     app.include_router(kb_router(engine=services.engine))
+    thresholds = policy_store(services)
     app.include_router(
         admin_router(
-            store=policy_store(services),
+            store=thresholds,
             current_user=auth.current_user,
             facts=Facts(services.engine),
+            eval_samples=eval_source(
+                s.data_dir / EVAL_QUESTIONS, lambda: eval_agent(services), thresholds.base
+            ),
         )
     )
     app.mount("/static", StaticFiles(directory=CHAT_STATIC), name="static")
@@ -300,6 +304,12 @@ def build_agent(settings: Settings, docs: list[Document]) -> TriageAgent:
         doc_url_template=base + "/kb/{doc_id}?lang={lang}",
         vector_cache=cache,
     )
+
+
+async def eval_agent(services: Services) -> TriageAgent:
+    """A fresh agent over the system's knowledge base, as the workers build theirs, for the
+    what-if's evaluation questions (the web process has no worker's agent to borrow)."""
+    return build_agent(services.settings, await load_knowledge(services))
 
 
 class RouterWorker:

@@ -6,14 +6,17 @@ database, for a date range. The counting is pure: ``handoff.whatif``,
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agents.base import TriageAgent
-from agents.evaluate import Question, evaluate
+from agents.evaluate import Question, evaluate, load_questions
 from handoff.analytics import MessageFact, TicketFact
 from handoff.whatif import Sample, sample_from_decision, sample_from_eval
 from router.policy import Policy
@@ -24,6 +27,13 @@ MESSAGE = MessageRow.__table__  # type: ignore[attr-defined]
 CONVERSATION = ConversationRow.__table__  # type: ignore[attr-defined]
 TICKET = TicketRow.__table__  # type: ignore[attr-defined]
 LABEL = AiLabelRow.__table__  # type: ignore[attr-defined]
+# An admin's evaluation questions (the ``neuvonta eval --questions`` format) in the data
+# folder: the what-if's precision before people have labelled enough tickets.
+EVAL_QUESTIONS = "whatif.questions.jsonl"
+# The longest wait for a fresh agent's passage vectors before the questions run anyway.
+READY_SECONDS = 600.0
+
+log = logging.getLogger(__name__)
 
 
 class Facts:
@@ -104,6 +114,29 @@ class EvalSamples:
     async def __call__(self) -> list[Sample]:
         async with self._lock:
             if self._samples is None:
-                report = await evaluate(await self.agent(), self.questions, self.policy)
+                agent = await self.agent()
+                # As ``neuvonta eval``: the offline agent's figures once its vectors exist.
+                if (wait := getattr(agent, "wait_ready", None)) is not None:
+                    await asyncio.to_thread(wait, READY_SECONDS)
+                report = await evaluate(agent, self.questions, self.policy)
                 self._samples = [sample_from_eval(o, self.policy) for o in report.outcomes]
+                log.info("what-if: %d evaluation questions run", len(self._samples))
             return self._samples
+
+
+def eval_source(
+    path: Path, agent: Callable[[], Awaitable[TriageAgent]], policy: Policy
+) -> EvalSamples | None:
+    """The question set at ``path`` for the what-if, run on first use with ``agent()``;
+    None when there is no such file or it cannot be read (logged)."""
+    if not path.is_file():
+        return None
+    try:
+        questions = load_questions(path)
+    except (OSError, UnicodeDecodeError, ValidationError, ValueError) as e:
+        log.warning("what-if: %s not used: %s", path, e)
+        return None
+    if not questions:
+        return None
+    log.info("what-if: %d evaluation questions in %s", len(questions), path)
+    return EvalSamples(agent, questions, policy)

@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 
 from agents.base import Assessment, TriageRequest
 from agents.evaluate import Question
 from handoff.admin.api import ADMINS_ONLY, admin_router
-from handoff.admin.insights import EvalSamples, Facts
+from handoff.admin.insights import EVAL_QUESTIONS, EvalSamples, Facts
 from handoff.auth import NOT_SIGNED_IN, StaffAuth, hash_password
 from handoff.gaps import CSV_HEADER
 from handoff.queues import DEFAULT_QUEUES
@@ -257,9 +256,8 @@ async def test_only_admins_see_the_whatif_and_the_analytics(tmp_path: Path, nats
                 assert (r.status_code, r.json()) == (403, {"detail": ADMINS_ONLY}), path
 
 
-@pytest.mark.parametrize("labelled", [False])
 async def test_before_labels_exist_the_precision_comes_from_an_evaluation_set(
-    tmp_path: Path, nats_url: str, labelled: bool
+    tmp_path: Path, nats_url: str
 ) -> None:
     """The evaluation set runs once through ``agents.evaluate`` with the given agent."""
     database_url = f"sqlite:///{tmp_path / 'neuvonta.db'}"
@@ -303,3 +301,35 @@ async def test_before_labels_exist_the_precision_comes_from_an_evaluation_set(
             assert (await c.get("/api/admin/whatif")).status_code == 200
         # Run once, whatever the number of requests.
         assert agent.calls == 12
+
+
+async def test_a_question_set_in_the_data_folder_feeds_the_running_apps_whatif(
+    tmp_path: Path, nats_url: str
+) -> None:
+    """``whatif.questions.jsonl`` next to the database: the web app runs it once with a
+    fresh agent over the system's knowledge base (here the benchmark agent, which answers
+    everything from its one document)."""
+    database_url = f"sqlite:///{tmp_path / 'neuvonta.db'}"
+    settings = make_settings(tmp_path, nats_url, database_url, agent="noop")
+    settings.data_dir.mkdir(parents=True)
+    lines = [
+        Question(id=f"q{n}", text=f"Kysymys numero {n}", expected_docs=("noop",) if n < 6 else ())
+        for n in range(10)
+    ]
+    (settings.data_dir / EVAL_QUESTIONS).write_text(
+        "".join(q.model_dump_json() + "\n" for q in lines), encoding="utf-8"
+    )
+    async with services(settings) as svc:
+        await staff_store(svc).add("boss", hash_password("boss-pw-1"), "admin")
+        async with client_for(create_web_app(svc)) as c:
+            await sign_in(c, "boss")
+            r = await c.get("/api/admin/whatif")
+            assert r.status_code == 200, r.text
+            body = r.json()
+            assert body["eval_questions"] == 10
+            assert body["outcome"]["precision"] == {
+                "value": 0.6,
+                "source": "eval",
+                "samples": 10,
+                "enough_data": True,
+            }
