@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
 from handoff.analytics import UNKNOWN, MessageFact
@@ -75,9 +77,10 @@ def gap_questions(facts: Sequence[MessageFact]) -> list[GapQuestion]:
     return found[:MAX_QUESTIONS]
 
 
-def _components(similar: Sequence[Sequence[bool]]) -> list[list[int]]:
-    """Connected components of the "similar" relation (single link), in index order."""
-    parent = list(range(len(similar)))
+def _components(size: int, pairs: Iterable[tuple[int, int]]) -> list[list[int]]:
+    """Connected components of ``size`` items joined by ``pairs`` (single link), each in
+    index order, in order of their first item."""
+    parent = list(range(size))
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -85,38 +88,43 @@ def _components(similar: Sequence[Sequence[bool]]) -> list[list[int]]:
             i = parent[i]
         return i
 
-    for i, row in enumerate(similar):
-        for j in range(i + 1, len(row)):
-            if row[j]:
-                parent[root(j)] = root(i)
+    for i, j in pairs:
+        a, b = root(i), root(j)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
     groups: dict[int, list[int]] = {}
-    for i in range(len(similar)):
+    for i in range(size):
         groups.setdefault(root(i), []).append(i)
     return list(groups.values())
 
 
-def _similarities(texts: Sequence[str]) -> list[list[float]]:
+def _similarities(texts: Sequence[str]) -> npt.NDArray[np.float64]:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     if len(texts) == 1:
-        return [[1.0]]
+        return np.ones((1, 1))
     vectors = TfidfVectorizer(
         analyzer="char_wb", ngram_range=(3, 5), lowercase=True, sublinear_tf=True
     ).fit_transform(texts)
     # Rows are L2-normalised: the dot product is the cosine.
-    return (vectors @ vectors.T).toarray().tolist()  # type: ignore[no-any-return]
+    return np.asarray((vectors @ vectors.T).toarray(), dtype=np.float64)
 
 
 def group(questions: Sequence[GapQuestion], similar: float = SIMILAR) -> list[GapGroup]:
-    """Similar questions of the same language together; the biggest groups first."""
+    """Similar questions of the same language together; the biggest groups first.
+
+    CPU work (up to ``MAX_QUESTIONS``² similarities): call it off the event loop.
+    """
     out: list[GapGroup] = []
     for language in sorted({q.language for q in questions}):
         mine = [q for q in questions if q.language == language]
         sims = _similarities([q.text for q in mine])
-        for members in _components([[s >= similar for s in row] for row in sims]):
+        pairs = np.argwhere(np.triu(sims >= similar, k=1))
+        for members in _components(len(mine), ((int(i), int(j)) for i, j in pairs)):
             qs = sorted((mine[i] for i in members), key=lambda q: q.asked_at, reverse=True)
             # The member closest to all the others speaks for the group.
-            central = max(members, key=lambda i: (sum(sims[i][j] for j in members), -i))
+            closeness = sims[np.ix_(members, members)].sum(axis=1)
+            central = members[int(np.argmax(closeness))]
             wordings = list(dict.fromkeys(q.text for q in qs))
             confidences = [q.confidence for q in qs if q.confidence is not None]
             out.append(

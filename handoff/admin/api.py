@@ -14,6 +14,7 @@ knowledge base had no good answer for (also as CSV).
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the route signatures at runtime.
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -294,12 +295,6 @@ def admin_router(
             eval_questions=None if evaluated is None else len(evaluated),
         )
 
-    async def _gap_groups(days: int) -> tuple[datetime, datetime, list[gaps.GapGroup], int]:
-        until = clock()
-        since = until - timedelta(days=days)
-        questions = gaps.gap_questions(await facts.messages(since))
-        return since, until, gaps.group(questions), len(questions)
-
     @router.get("/api/admin/analytics", response_model=Analytics, responses=refused)
     async def get_analytics(user: Admin, response: Response, days: Days = 30) -> Analytics:
         """The figures of the last ``days`` days: messages by channel, language and queue;
@@ -312,7 +307,7 @@ def admin_router(
         messages = await facts.messages(since)
         tickets = await facts.tickets(since)
         questions = gaps.gap_questions(messages)
-        groups = gaps.group(questions)
+        groups = await asyncio.to_thread(gaps.group, questions)
         response.headers["Cache-Control"] = "no-store"
         return Analytics(
             days=days,
@@ -334,7 +329,9 @@ def admin_router(
     async def knowledge_gaps_csv(user: Admin, days: Days = 30) -> Response:
         """Every knowledge-gap question of the last ``days`` days, one row each, group by
         group (UTF-8, a header row)."""
-        _, until, groups, _ = await _gap_groups(days)
+        until = clock()
+        questions = gaps.gap_questions(await facts.messages(until - timedelta(days=days)))
+        groups = await asyncio.to_thread(gaps.group, questions)
         name = f"knowledge-gaps-{until:%Y-%m-%d}-{days}d.csv"
         return Response(
             gaps.to_csv(groups),
