@@ -14,8 +14,10 @@ failure) settled. The rest keep what happened to them. This mirrors ``router.dec
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -198,6 +200,13 @@ class CurvePoint(BaseModel):
     precision: float | None
     precision_samples: int
     tickets_per_day: float
+
+
+def observed_days(since: datetime, until: datetime, first: datetime | None) -> int:
+    """Whole days (at least 1) from ``since``, or from the first decision when the system
+    is younger than that, to ``until``: tickets per day over the days there were messages."""
+    start = since if first is None else max(since, first)
+    return max(1, math.ceil((until - start).total_seconds() / 86400))
 
 
 def _share(part: int, whole: int) -> float | None:

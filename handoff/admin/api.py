@@ -73,7 +73,10 @@ class Candidate(BaseModel):
 
 
 class WhatIf(BaseModel):
-    days: int
+    days: int = Field(
+        description="The period asked for; ``outcome.days``: the days with "
+        "messages in it (from the first decision, if later), which tickets per day divide by"
+    )
     since: datetime
     current: ThresholdState
     candidate: Candidate
@@ -278,20 +281,22 @@ def admin_router(
         """
         current = await store.current()
         candidate = _candidate(request, current.thresholds, store.queues)
-        since = clock() - timedelta(days=days)
+        until = clock()
+        since = until - timedelta(days=days)
         recorded = await facts.samples(since, store.base)
         evaluated = await eval_samples() if eval_samples is not None else None
+        seen = whatif.observed_days(since, until, await facts.first_decision_at())
         response.headers["Cache-Control"] = "no-store"
         return WhatIf(
             days=days,
             since=since,
             current=current,
             candidate=Candidate.model_validate(candidate.as_json()),
-            now=whatif.simulate(recorded, current.thresholds, days=days, evaluated=evaluated),
-            outcome=whatif.simulate(recorded, candidate, days=days, evaluated=evaluated),
-            queues=whatif.by_queue(recorded, candidate, store.queues, days=days),
-            queues_now=whatif.by_queue(recorded, current.thresholds, store.queues, days=days),
-            curve=whatif.curve(recorded, candidate, days=days, evaluated=evaluated),
+            now=whatif.simulate(recorded, current.thresholds, days=seen, evaluated=evaluated),
+            outcome=whatif.simulate(recorded, candidate, days=seen, evaluated=evaluated),
+            queues=whatif.by_queue(recorded, candidate, store.queues, days=seen),
+            queues_now=whatif.by_queue(recorded, current.thresholds, store.queues, days=seen),
+            curve=whatif.curve(recorded, candidate, days=seen, evaluated=evaluated),
             eval_questions=None if evaluated is None else len(evaluated),
         )
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agents.base import TriageAgent
@@ -62,6 +62,15 @@ class Facts:
         )
         async with self.engine.connect() as conn:
             return [MessageFact.model_validate(dict(r._mapping)) for r in await conn.execute(q)]
+
+    async def first_decision_at(self) -> datetime | None:
+        async with self.engine.connect() as conn:
+            first = (await conn.execute(select(func.min(DECISION.c.created_at)))).scalar_one()
+        # func.min() loses the column's type: SQLite hands back text or a naive datetime.
+        if first is None:
+            return None
+        value = first if isinstance(first, datetime) else datetime.fromisoformat(str(first))
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
 
     async def tickets(self, since: datetime) -> list[TicketFact]:
         t = TICKET.c

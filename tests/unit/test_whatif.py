@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hypothesis import given
@@ -18,6 +19,7 @@ from handoff.whatif import (
     best_precision,
     by_queue,
     curve,
+    observed_days,
     sample_from_decision,
     sample_from_eval,
     simulate,
@@ -205,3 +207,12 @@ def test_an_evaluation_outcome_is_right_when_its_first_source_is_expected() -> N
     assert would_answer(right, Thresholds(default=0.3))
     assert sample_from_eval(outcome(("other",), 0.9), policy).correct is False
     assert sample_from_eval(outcome((), 0.9), policy).correct is False
+
+
+def test_tickets_per_day_count_the_days_there_were_messages() -> None:
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    since = now - timedelta(days=30)
+    assert observed_days(since, now, None) == 30
+    assert observed_days(since, now, now - timedelta(days=2, hours=1)) == 3
+    assert observed_days(since, now, now) == 1
+    assert observed_days(since, now, since - timedelta(days=100)) == 30

@@ -308,7 +308,7 @@
           tickets: num(d.outcome.tickets_per_day),
           ticketsNow: num(d.now.tickets_per_day),
           messages: d.outcome.messages,
-          days: d.days
+          days: d.outcome.days
         })
       : t('noMessages');
     el.precision.textContent = precisionText(d.outcome.precision);
