@@ -138,11 +138,7 @@
 
   function fmt(value, style, digits) {
     if (value == null) return t('none');
-    return new Intl.NumberFormat(N.locale(lang()), {
-      style: style,
-      maximumFractionDigits: digits,
-      minimumFractionDigits: style === 'percent' ? 0 : 0
-    }).format(value);
+    return new Intl.NumberFormat(N.locale(lang()), { style: style, maximumFractionDigits: digits }).format(value);
   }
 
   function pct(v) {
