@@ -47,6 +47,21 @@ _T: Final[dict[str, dict[str, str]]] = {
             "in this conversation. Your case number is {case}."
         ),
     },
+    # The resident wrote soon after their case was resolved: it is open again.
+    "reopened": {
+        "fi": (
+            "Asiasi {case} on avattu uudelleen, ja viestisi on välitetty asiakaspalvelun "
+            "henkilölle, joka vastaa sinulle tässä keskustelussa."
+        ),
+        "sv": (
+            "Ditt ärende {case} har öppnats igen och ditt meddelande har skickats vidare till "
+            "en person i kundtjänsten som svarar dig i den här konversationen."
+        ),
+        "en": (
+            "Your case {case} has been reopened and your message passed to a person in "
+            "customer service, who will answer you in this conversation."
+        ),
+    },
     # A person answers: by when (open now), or when the service opens (closed now).
     "handoff.open": {
         "fi": "Pyrimme vastaamaan viimeistään {when}.",
@@ -221,7 +236,26 @@ def handoff_ack(
     urgent: bool,
     availability: Availability | None = None,
 ) -> str:
-    ack = phrase("handoff", language, case=case_number)
+    return _acknowledged(
+        phrase("handoff", language, case=case_number), language, urgent, availability
+    )
+
+
+def reopened_ack(
+    language: str | None,
+    case_number: str,
+    *,
+    urgent: bool,
+    availability: Availability | None = None,
+) -> str:
+    return _acknowledged(
+        phrase("reopened", language, case=case_number), language, urgent, availability
+    )
+
+
+def _acknowledged(
+    ack: str, language: str | None, urgent: bool, availability: Availability | None
+) -> str:
     if availability is not None:
         key = "handoff.open" if availability.open_now else "handoff.closed"
         at = when(language, availability.at, availability.now)

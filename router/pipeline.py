@@ -18,9 +18,10 @@ from datetime import datetime
 
 from agents.base import Assessment, TriageAgent, TriageRequest
 from agents.rules import is_urgent
-from router.compose import compose, new_case_number, reply_language
+from router import phrases
+from router.compose import Outgoing, compose, new_case_number, reply_language
 from router.decide import Action, AgentFailure, ClarifyKind, Owner, Situation, decide
-from router.events import Event, MessageReceived, new_id, utcnow
+from router.events import Event, MessageReceived, Role, new_id, utcnow
 from router.metrics import Metrics
 from router.phrases import Availability
 from router.policy import Policy
@@ -184,6 +185,14 @@ class Pipeline:
 
     async def _one(self, intake: Intake, state: ConversationState, policy: Policy) -> Outcome:
         started = time.perf_counter()
+        # A message soon after the case was resolved reopens it: back to the person.
+        reopening = (
+            state.owner is Owner.AI
+            and intake.open_ticket is not None
+            and intake.open_ticket.resolved
+        )
+        if reopening:
+            state = after(state, owner=Owner.HUMAN)
         assessment: Assessment | None = None
         failure: AgentFailure | None = None
         screened_urgent = False
@@ -220,6 +229,20 @@ class Pipeline:
                 else None
             ),
         )
+        if reopening and intake.open_ticket is not None:
+            outgoing = Outgoing(
+                Role.SYSTEM,
+                phrases.reopened_ack(
+                    language,
+                    intake.open_ticket.case_number,
+                    urgent=decision.urgent,
+                    availability=(
+                        self.availability(intake.open_ticket.queue, self.clock())
+                        if self.availability is not None
+                        else None
+                    ),
+                ),
+            )
         match decision.action:
             case Action.ANSWER:
                 state_after = after(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select, update
@@ -60,6 +60,9 @@ class OpenTicket:
     id: int
     case_number: str
     queue: str
+    # Resolved a short while ago (``RouterStore.reopen_within``): the resident's next
+    # message reopens it instead of going to the AI.
+    resolved: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +104,11 @@ def _sources_json(sources: Sequence[SourceRef]) -> list[dict[str, Any]]:
 
 
 class RouterStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, reopen_within: timedelta = timedelta(days=3)
+    ) -> None:
         self.engine = engine
+        self.reopen_within = reopen_within
 
     async def intake(self, events: Sequence[MessageReceived]) -> list[Intake]:
         """Store inbound messages exactly once and load their conversations."""
@@ -167,6 +173,14 @@ class RouterStore:
                 ).scalars()
             )
             tickets = await self._open_tickets(conn, {c.id for c in conversations.values()})
+            tickets = {
+                **await self._recently_resolved(
+                    conn,
+                    {c.id for c in conversations.values() if c.owner is Owner.AI} - set(tickets),
+                    since=now - self.reopen_within,
+                ),
+                **tickets,
+            }
         return [
             Intake(
                 event=e,
@@ -219,6 +233,26 @@ class RouterStore:
             .order_by(t.id)
         )
         return {r.conversation_id: OpenTicket(r.id, r.case_number, r.queue) for r in rows}
+
+    async def _recently_resolved(
+        self, conn: AsyncConnection, conversation_ids: set[str], *, since: datetime
+    ) -> dict[str, OpenTicket]:
+        """The latest ticket of each conversation resolved since ``since``."""
+        if not conversation_ids:
+            return {}
+        t = TICKET.c
+        rows = await conn.execute(
+            select(t.conversation_id, t.id, t.case_number, t.queue)
+            .where(
+                t.conversation_id.in_(conversation_ids),
+                t.status == "resolved",
+                t.resolved_at >= since,
+            )
+            .order_by(t.resolved_at, t.id)
+        )
+        return {
+            r.conversation_id: OpenTicket(r.id, r.case_number, r.queue, resolved=True) for r in rows
+        }
 
     async def record(self, outcomes: Sequence[Outcome]) -> list[Event]:
         """Write decisions, replies, tickets and conversation changes in one transaction.
@@ -449,30 +483,32 @@ class RouterStore:
 
 
 async def _resident_answered(conn: AsyncConnection, touched: list[dict[str, Any]]) -> None:
-    """A ticket waiting for the resident is open again once they write (in the same
-    transaction as their message), and its timeline says so."""
+    """A ticket waiting for the resident, or resolved a short while ago, is open again once
+    they write (in the same transaction as their message), and its timeline says so."""
     first: dict[int, datetime] = {}
     for t in touched:
         first.setdefault(t["b_id"], t["b_now"])
-    reopened = (
-        await conn.execute(
-            update(TICKET)
-            .where(TICKET.c.id.in_(first), TICKET.c.status == "waiting")
-            .values(status="open")
-            .returning(TICKET.c.id)
-        )
-    ).scalars()
-    events = [
-        {
-            "ticket_id": ticket_id,
-            "kind": "resident_message",
-            "actor": "resident",
-            "from_status": "waiting",
-            "to_status": "open",
-            "created_at": first[ticket_id],
-        }
-        for ticket_id in reopened
-    ]
+    events = []
+    for was, extra in (("waiting", {}), ("resolved", {"resolved_at": None, "resolved_by": None})):
+        reopened = (
+            await conn.execute(
+                update(TICKET)
+                .where(TICKET.c.id.in_(first), TICKET.c.status == was)
+                .values(status="open", **extra)
+                .returning(TICKET.c.id)
+            )
+        ).scalars()
+        events += [
+            {
+                "ticket_id": ticket_id,
+                "kind": "resident_message",
+                "actor": "resident",
+                "from_status": was,
+                "to_status": "open",
+                "created_at": first[ticket_id],
+            }
+            for ticket_id in reopened
+        ]
     if events:
         await conn.execute(TICKET_EVENT.insert(), events)
 

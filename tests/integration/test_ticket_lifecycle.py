@@ -437,6 +437,61 @@ async def test_a_resident_message_reopens_a_waiting_ticket_through_the_router(
         assert len(await rows(svc, "ticket")) == 1
 
 
+async def test_a_resident_message_soon_after_resolution_reopens_the_case(
+    tmp_path: Path, nats_url: str, database_url: str
+) -> None:
+    async with services(make_settings(tmp_path, nats_url, database_url)) as svc:
+        tickets = TicketService(svc.engine, svc.publisher)
+        replies = await collect(svc, reply_requested(Channel.SMS), ReplyRequested)
+        agent = answering()
+        async with worker(svc, agent):
+            await svc.publisher.publish(sms("Haluan puhua ihmisen kanssa", "SM-o1"))
+
+            async def opened() -> bool:
+                return bool(await tickets.list())
+
+            await eventually(opened, what="a ticket")
+            (summary,) = await tickets.list()
+            await tickets.reply(summary.id, "Asia on hoidettu.", "anna")
+            await tickets.resolve(summary.id, "anna")
+            assert agent.calls == 1
+
+            await svc.publisher.publish(sms("Ei se ole hoidettu, lasku tuli taas.", "SM-o2"))
+
+            async def reopened() -> bool:
+                return (await tickets.get(summary.id)).status == "open"
+
+            await eventually(reopened, what="the case open again")
+            await eventually(lambda: _true(len(replies) == 3), what="the reopening notice")
+        assert agent.calls == 1  # the AI stayed out of it
+        detail = await tickets.get(summary.id)
+        assert (detail.resolved_at, detail.resolved_by) == (None, None)
+        assert [(e.kind, e.from_status, e.to_status) for e in detail.timeline][-2:] == [
+            ("resolve", "waiting", "resolved"),
+            ("resident_message", "resolved", "open"),
+        ]
+        notice = replies[-1]
+        assert f"Asiasi {summary.case_number} on avattu uudelleen" in notice.text
+        assert len(await rows(svc, "ticket")) == 1
+        (conv,) = await rows(svc, "conversation")
+        assert conv["owner"] == "human"
+
+        # Resolved long ago: a new message is a new question for the AI.
+        await tickets.resolve(summary.id, "anna")
+        async with svc.engine.begin() as conn:
+            await conn.execute(TICKET.update().values(resolved_at=utcnow() - timedelta(days=4)))
+        async with worker(svc, agent):
+            await svc.publisher.publish(sms("Milloin kirjasto on auki?", "SM-o3"))
+            await eventually(lambda: _true(len(replies) == 4), what="the AI answer")
+        assert agent.calls == 2
+        assert "Kirjasto on auki" in replies[-1].text
+        assert (await tickets.get(summary.id)).status == "resolved"
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
 async def test_overdue_tickets_are_flagged_filtered_and_counted(
     tmp_path: Path, nats_url: str, sqlite_url: str
 ) -> None:
