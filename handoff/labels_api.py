@@ -1,6 +1,8 @@
 """``POST /api/tickets/{id}/label``: staff say whether the AI got a ticket's department and
-answer right. The same rule as reading the ticket: signed in, and the ticket's queue is one
-of the caller's (admins: all); CSRF as on every POST (``handoff.auth``).
+answer right; ``GET /api/tickets/{id}/labels``: every label given, oldest first.
+
+The same rule as reading the ticket: signed in, and the ticket's queue is one of the
+caller's (admins: all); CSRF as on every POST (``handoff.auth``).
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the route signatures at runtime.
@@ -25,6 +27,16 @@ def labels_router(
     router = APIRouter(tags=["agent console"])
     User = Annotated[StaffUser, Depends(current_user)]
 
+    async def may_see(ticket_id: int, user: StaffUser) -> None:
+        # The console's own rule for reading a ticket (one place decides who sees what).
+        allowed = None if user.is_admin else [q for q in user.queues if can_see(user, q)]
+        try:
+            await tickets.get(ticket_id, allowed=allowed)
+        except TicketNotFound:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND) from None
+        except TicketForbidden:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, FORBIDDEN) from None
+
     @router.post(
         "/api/tickets/{ticket_id}/label",
         response_model=AiLabel,
@@ -37,14 +49,21 @@ def labels_router(
     async def label_ticket(ticket_id: int, body: LabelInput, user: User) -> AiLabel:
         """Whether the AI's department and answer were right (null: not judged). A later
         label, by anyone, replaces this one; every label is kept in the history."""
-        # The console's own rule for reading a ticket (one place decides who sees what).
-        allowed = None if user.is_admin else [q for q in user.queues if can_see(user, q)]
-        try:
-            await tickets.get(ticket_id, allowed=allowed)
-        except TicketNotFound:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND) from None
-        except TicketForbidden:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, FORBIDDEN) from None
+        await may_see(ticket_id, user)
         return await labels.save(ticket_id, body, by=user.username)
+
+    @router.get(
+        "/api/tickets/{ticket_id}/labels",
+        response_model=list[AiLabel],
+        responses={
+            **error_response(401, "Not signed in."),
+            **error_response(403, FORBIDDEN),
+            **error_response(404, NOT_FOUND),
+        },
+    )
+    async def label_history(ticket_id: int, user: User) -> list[AiLabel]:
+        """Every label given to the ticket, oldest first (the last one is the ticket's)."""
+        await may_see(ticket_id, user)
+        return await labels.history(ticket_id)
 
     return router

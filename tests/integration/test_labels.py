@@ -121,6 +121,10 @@ async def test_an_agent_of_the_queue_labels_a_ticket_and_a_later_label_replaces_
             ("carl", True, False),
             ("boss", None, True),
         ]
+        r = await c.get(f"/api/tickets/{ticket_id}/labels")
+        assert r.status_code == 200
+        assert [h["labelled_by"] for h in r.json()] == ["carl", "boss"]
+        assert r.json()[-1] == shown
         assert len(await LabelStore(svc.engine).all()) == 1
 
 
@@ -134,9 +138,12 @@ async def test_labels_follow_the_ticket_permissions_and_refuse_bad_bodies(
         r = await c.post(path, json=body)
         assert (r.status_code, r.json()) == (401, {"detail": NOT_SIGNED_IN})
 
+        assert (await c.get(f"{path}s")).status_code == 401
+
         await sign_in(c, "anna")  # housing only
         r = await c.post(path, json=body)
         assert (r.status_code, r.json()) == (403, {"detail": FORBIDDEN})
+        assert (await c.get(f"{path}s")).status_code == 403
 
         await sign_in(c, "carl")
         token = c.headers.pop("X-CSRF-Token")
