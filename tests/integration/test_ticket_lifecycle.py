@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from fastapi import FastAPI
+from nats.aio.msg import Msg
 
 from handoff.auth import hash_password
 from handoff.console.api import FORBIDDEN, NOT_YOUR_QUEUE
@@ -297,6 +299,13 @@ async def test_transfer_needs_a_queue_the_caller_may_use_and_a_note(
         signed_in(con, "anna", "ville", "boss") as [anna, ville, boss],
     ):
         housing = con.tickets["housing"]
+        # What the consoles' live view hears (core NATS, as the web processes get it).
+        changes: list[dict[str, Any]] = []
+
+        async def heard(msg: Msg) -> None:
+            changes.append(json.loads(msg.data))
+
+        await con.svc.broker.connection.subscribe("neuvonta.v1.handoff.changed.>", cb=heard)
         r = await act(anna, housing, "transfer", queue="general")
         assert r.status_code == 403
         assert r.json() == {"detail": NOT_YOUR_QUEUE.format(queue="general")}
@@ -322,6 +331,17 @@ async def test_transfer_needs_a_queue_the_caller_may_use_and_a_note(
         assert (transfer["from_queue"], transfer["to_queue"]) == ("housing", "building")
         assert transfer["note"] == "Rakennuslupa-asia."
         assert detail["timeline"][0]["to_queue"] == "housing"  # where it was opened
+        # Both queues' consoles hear of the move, the old one and the new one.
+        expected = [
+            {"ticket_id": housing, "queue": "housing", "change": "claim"},
+            {"ticket_id": housing, "queue": "housing", "change": "transfer"},
+            {"ticket_id": housing, "queue": "building", "change": "transfer"},
+        ]
+
+        async def all_heard() -> bool:
+            return changes == expected
+
+        await eventually(all_heard, what="the live ticket changes")
         # Anna no longer sees it; the admin may send it anywhere.
         assert (await anna.get(f"/api/tickets/{housing}")).status_code == 403
         r = await act(boss, housing, "transfer", queue="general", note="Yleiseen neuvontaan.")
