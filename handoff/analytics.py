@@ -154,3 +154,36 @@ def first_response(tickets: Sequence[TicketFact], queues: Sequence[str]) -> Firs
     return FirstResponse(
         overall=_times(tickets), by_queue={q: _times(mine.get(q, [])) for q in names}
     )
+
+
+class LabelFigures(BaseModel):
+    """What people said about the AI's work on tickets (``handoff.labels``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    labelled: int = Field(description="Tickets with a label")
+    department_judged: int
+    department_right: int
+    department_rate: float | None
+    answer_judged: int
+    answer_right: int
+    answer_rate: float | None
+
+
+def label_figures(labels: Sequence[tuple[bool | None, bool | None]]) -> LabelFigures:
+    """From (department_correct, answer_correct) per labelled ticket; None: not judged."""
+    departments = [d for d, _ in labels if d is not None]
+    answers = [a for _, a in labels if a is not None]
+
+    def rate(values: list[bool]) -> float | None:
+        return round(sum(values) / len(values), 4) if values else None
+
+    return LabelFigures(
+        labelled=len(labels),
+        department_judged=len(departments),
+        department_right=sum(departments),
+        department_rate=rate(departments),
+        answer_judged=len(answers),
+        answer_right=sum(answers),
+        answer_rate=rate(answers),
+    )

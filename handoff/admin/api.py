@@ -96,6 +96,7 @@ class Analytics(BaseModel):
     resolution: analytics.Resolution
     handoff_reasons: dict[str, int]
     first_response: analytics.FirstResponse
+    labels: analytics.LabelFigures = Field(description="People's labels on those tickets")
     knowledge_gaps: list[gaps.GapSummary] = Field(
         description=f"The {SHOWN_GAPS} biggest groups (all of them: the CSV)"
     )
@@ -322,6 +323,7 @@ def admin_router(
             resolution=analytics.resolution(messages),
             handoff_reasons=analytics.handoff_reasons(messages),
             first_response=analytics.first_response(tickets, store.queues),
+            labels=analytics.label_figures(await facts.labels(since)),
             knowledge_gaps=[g.summary() for g in groups[:SHOWN_GAPS]],
             knowledge_gap_questions=len(questions),
         )

@@ -78,6 +78,16 @@ class Facts:
         async with self.engine.connect() as conn:
             return [TicketFact.model_validate(dict(r._mapping)) for r in await conn.execute(q)]
 
+    async def labels(self, since: datetime) -> list[tuple[bool | None, bool | None]]:
+        """(department_correct, answer_correct) of the tickets opened since ``since``."""
+        q = (
+            select(LABEL.c.department_correct, LABEL.c.answer_correct)
+            .join(TICKET, TICKET.c.id == LABEL.c.ticket_id)
+            .where(TICKET.c.created_at >= since)
+        )
+        async with self.engine.connect() as conn:
+            return [(r.department_correct, r.answer_correct) for r in await conn.execute(q)]
+
     async def samples(self, since: datetime, policy: Policy) -> list[Sample]:
         """The decisions since ``since`` as what-if samples, with the label of the ticket
         each one opened (whether its draft was right)."""

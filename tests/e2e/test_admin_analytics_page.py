@@ -111,6 +111,7 @@ def test_the_analytics_page_shows_the_figures_with_tables(
         assert int(web.locator("td").nth(1).inner_text()) >= len(QUESTIONS)
         expect(page.locator("#volume-chart svg[role='img']")).to_be_visible()
         expect(page.locator("#response-rows tr.total th")).to_have_text("Kaikki jonot")
+        expect(page.locator("#labels-rows th")).to_have_text(["Osasto oikein", "Vastaus oikein"])
         expect(page.get_by_role("link", name="Lataa kaikki CSV-tiedostona")).to_have_attribute(
             "href", "/api/admin/knowledge-gaps.csv?days=30"
         )

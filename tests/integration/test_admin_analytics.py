@@ -194,6 +194,12 @@ async def test_analytics_figures_and_the_knowledge_gap_csv(
         r = await c.post(f"/api/tickets/{sewing}/reply", json={"text": "Voi, varaa se netissä."})
         assert r.status_code == 202, r.text
 
+        r = await c.post(
+            f"/api/tickets/{sewing}/label",
+            json={"department_correct": True, "answer_correct": None},
+        )
+        assert r.status_code == 200, r.text
+
         r = await c.get("/api/admin/analytics", params={"days": 30})
         assert r.status_code == 200, r.text
         a = r.json()
@@ -207,6 +213,15 @@ async def test_analytics_figures_and_the_knowledge_gap_csv(
             "low_confidence": 2,
             "asked_for_human": 1,
             "no_answer": 1,
+        }
+        assert a["labels"] == {
+            "labelled": 1,
+            "department_judged": 1,
+            "department_right": 1,
+            "department_rate": 1.0,
+            "answer_judged": 0,
+            "answer_right": 0,
+            "answer_rate": None,
         }
         fr = a["first_response"]
         assert (fr["overall"]["tickets"], fr["overall"]["answered"]) == (4, 1)

@@ -16,6 +16,7 @@ from handoff.analytics import (
     TicketFact,
     first_response,
     handoff_reasons,
+    label_figures,
     percentile,
     resolution,
     volume,
@@ -156,3 +157,15 @@ def test_the_csv_has_a_header_quotes_properly_and_defuses_formulas() -> None:
     # A cell that a spreadsheet would run as a formula starts with a quote instead.
     assert '\'=HYPERLINK("http://x")' in by_question
     assert to_csv([]).splitlines() == [",".join(CSV_HEADER)]
+
+
+def test_label_figures_count_only_what_was_judged() -> None:
+    f = label_figures([(True, False), (None, True), (False, None), (True, True)])
+    assert (f.labelled, f.department_judged, f.department_right, f.department_rate) == (
+        4,
+        3,
+        2,
+        0.6667,
+    )
+    assert (f.answer_judged, f.answer_right, f.answer_rate) == (3, 2, 0.6667)
+    assert label_figures([]).answer_rate is None

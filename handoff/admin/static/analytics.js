@@ -56,6 +56,14 @@
       colP90: '90 % nopeammin kuin',
       allQueues: 'Kaikki jonot',
       minutes: '{n} min',
+      labelsTitle: 'Henkilöstön arviot tekoälystä',
+      labelsText: '{n} tiketissä on arvio siitä, osuiko tekoäly oikeaan.',
+      colJudged: 'Arvio',
+      colJudgedCount: 'Arvioitu',
+      colRight: 'Oikein',
+      colShareRight: 'Osuus oikein',
+      labelDepartment: 'Osasto oikein',
+      labelAnswer: 'Vastaus oikein',
       gapsTitle: 'Tietoaukot',
       gapsIntro: 'Asukkaiden kysymyksiä, joihin tietopankista ei löytynyt hyvää vastausta (siirretty ihmiselle epävarmuuden tai vastauksen puutteen vuoksi, tai pyydetty tarkennusta), samankaltaiset yhdessä. Suurimmat ryhmät ensin.',
       gapsCsv: 'Lataa kaikki CSV-tiedostona',
@@ -125,6 +133,14 @@
       colP90: '90 % snabbare än',
       allQueues: 'Alla köer',
       minutes: '{n} min',
+      labelsTitle: 'Personalens bedömning av AI:n',
+      labelsText: '{n} ärenden har en bedömning av om AI:n hade rätt.',
+      colJudged: 'Bedömning',
+      colJudgedCount: 'Bedömda',
+      colRight: 'Rätt',
+      colShareRight: 'Andel rätt',
+      labelDepartment: 'Rätt avdelning',
+      labelAnswer: 'Rätt svar',
       gapsTitle: 'Kunskapsluckor',
       gapsIntro: 'Invånarnas frågor som kunskapsbanken inte hade något bra svar på (överförda till en människa på grund av osäkerhet eller saknat svar, eller ombedda att precisera), liknande tillsammans. Största grupperna först.',
       gapsCsv: 'Ladda ner alla som CSV-fil',
@@ -194,6 +210,14 @@
       colP90: '90 % faster than',
       allQueues: 'All queues',
       minutes: '{n} min',
+      labelsTitle: 'Staff verdicts on the AI',
+      labelsText: '{n} tickets have a verdict on whether the AI was right.',
+      colJudged: 'Verdict',
+      colJudgedCount: 'Judged',
+      colRight: 'Right',
+      colShareRight: 'Share right',
+      labelDepartment: 'Right department',
+      labelAnswer: 'Right answer',
       gapsTitle: 'Knowledge gaps',
       gapsIntro: 'Residents’ questions the knowledge base had no good answer for (handed to a person for low confidence or no answer, or asked to say more), similar ones together. Biggest groups first.',
       gapsCsv: 'Download all as a CSV file',
@@ -326,6 +350,14 @@
     line(t('allQueues'), fr.overall).className = 'total';
   }
 
+  function renderLabels(l) {
+    clear(el.labelsRows);
+    el.labelsText.textContent = t('labelsText', { n: fmt(l.labelled) });
+    var pct = function (v) { return fmt(v, { style: 'percent', maximumFractionDigits: 0 }); };
+    row(el.labelsRows, [t('labelDepartment'), l.department_judged, l.department_right, pct(l.department_rate)], true);
+    row(el.labelsRows, [t('labelAnswer'), l.answer_judged, l.answer_right, pct(l.answer_rate)], true);
+  }
+
   function renderGaps(groups) {
     clear(el.gapsRows);
     groups.forEach(function (g) {
@@ -364,6 +396,7 @@
     renderVolume(d.volume);
     renderReasons(d.handoff_reasons);
     renderResponse(d.first_response);
+    renderLabels(d.labels);
     renderGaps(d.knowledge_gaps);
     el.csv.href = '/api/admin/knowledge-gaps.csv?days=' + encodeURIComponent(String(d.days));
   }
@@ -413,7 +446,7 @@
   function start() {
     ['signed-out', 'signed-out-text', 'days', 'range', 'page-status', 'resolution-rate', 'resolution-text',
      'volume-chart', 'volume-rows', 'reasons-chart', 'reasons-rows', 'response-rows', 'gaps-rows',
-     'gaps-empty', 'gaps-csv', 'analytics-view'].forEach(function (id) {
+     'gaps-empty', 'gaps-csv', 'analytics-view', 'labels-rows', 'labels-text'].forEach(function (id) {
       el[id] = document.getElementById(id);
     });
     el.signedOut = el['signed-out'];
@@ -430,6 +463,8 @@
     el.gapsEmpty = el['gaps-empty'];
     el.csv = el['gaps-csv'];
     el.view = el['analytics-view'];
+    el.labelsRows = el['labels-rows'];
+    el.labelsText = el['labels-text'];
     el.days.addEventListener('change', load);
     N.onLanguageSwitch(function (lang) {
       applyLanguage(lang, true);
