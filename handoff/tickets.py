@@ -143,10 +143,6 @@ class TicketConflict(RuntimeError):
     """The action does not fit the ticket's state now (HTTP 409); the message says why."""
 
 
-# Kept for callers of the first console version: a resolved ticket refused a reply.
-TicketClosed = TicketConflict
-
-
 class UnknownQueue(ValueError):
     pass
 

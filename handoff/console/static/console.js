@@ -1216,46 +1216,30 @@
     say(t('sending'), 'info');
     api('POST', ticketPath(d.id, '/reply'), { text: text })
       .then(function (res) {
+        state.busy = false;
+        el.replyForm.removeAttribute('aria-busy');
         if (state.openId === d.id) el.reply.value = '';
         state.drafts.delete(d.id);
         say(t(res && res.queued === false ? 'replyStored' : 'replySent'), 'success');
         return refreshAll();
       })
       .catch(function (err) {
-        if (err instanceof ApiError && err.status === 409) {
-          say(t(d.status === 'resolved' ? 'replyConflict' : 'conflict'), 'error');
-        }
-        else say(errorText(err), 'error');
-        return refreshAll();
-      })
-      .then(function () {
         state.busy = false;
         el.replyForm.removeAttribute('aria-busy');
+        if (err instanceof ApiError && err.status === 409) {
+          say(t(d.status === 'resolved' ? 'replyConflict' : 'conflict'), 'error');
+        } else {
+          say(errorText(err), 'error');
+        }
+        return refreshAll();
       });
   }
 
   function resolveTicket() {
-    var d = state.detail;
-    if (!d || state.busy) return;
-    state.busy = true;
-    say(t('resolving'), 'info');
-    api('POST', ticketPath(d.id, '/resolve'))
-      .then(function (detail) {
-        if (state.openId === d.id) {
-          state.detail = detail;
-          renderDetail();
-          el.detailTitle.focus();
-        }
-        say(t('resolved', { case: d.case_number }), 'success');
-        return loadList();
-      })
-      .catch(function (err) {
-        say(err instanceof ApiError && err.status === 409 ? t('conflict') : errorText(err), 'error');
-        return refreshAll();
-      })
-      .then(function () {
-        state.busy = false;
-      });
+    ticketAction('resolve', undefined, 'resolving', function (detail, d) {
+      say(t('resolved', { case: d.case_number }), 'success');
+      el.detailTitle.focus();
+    });
   }
 
   /* A lifecycle action on the open ticket that answers with the ticket; then() gets it. */
@@ -1264,8 +1248,10 @@
     if (!d || state.busy) return;
     state.busy = true;
     say(t(busyKey), 'info');
+    // Free as soon as the server has answered: refreshing the list needs no lock.
     api('POST', ticketPath(d.id, '/' + action), body)
       .then(function (detail) {
+        state.busy = false;
         if (state.openId === d.id && detail && detail.id === d.id) {
           state.detail = detail;
           renderDetail();
@@ -1274,11 +1260,9 @@
         return loadList();
       })
       .catch(function (err) {
+        state.busy = false;
         say(err instanceof ApiError && err.status === 409 ? t('conflict') : errorText(err), 'error');
         return refreshAll();
-      })
-      .then(function () {
-        state.busy = false;
       });
   }
 
