@@ -6,14 +6,13 @@ The default set follows the top-level service classes of the Finnish Service Cat
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from handoff.hours import WorkingHours, add_open_time, availability
 from router.phrases import Availability
-from router.pipeline import QueueAvailability
 from router.policy import DEFAULT_QUEUE, Policy
 
 
@@ -140,7 +139,9 @@ def by_name(queues: Iterable[Queue]) -> dict[str, Queue]:
     return {q.name: q for q in queues}
 
 
-def queue_availability(queues: Iterable[Queue]) -> QueueAvailability:
+def queue_availability(
+    queues: Iterable[Queue],
+) -> Callable[[str, datetime], Availability | None]:
     """For the router: when a person of a queue answers (unknown queues: the default's)."""
     known = by_name(queues)
 

@@ -376,10 +376,8 @@ class TicketService:
             pass  # the timeline entry is all there is
         else:
             extra = dict(values or {})
-            if action is Action.CLAIM:
-                extra["claimed_at"] = now
-            elif action is Action.TRANSFER:
-                extra["claimed_at"] = None
+            if change.owner != row.owner:  # claimed, taken over, claimed by replying, or freed
+                extra["claimed_at"] = now if change.owner else None
             done = await conn.execute(
                 update(TICKET)
                 .where(
@@ -588,15 +586,18 @@ class TicketService:
                 .where(CONVERSATION.c.id == row.conversation_id)
                 .values(owner="ai", clarifications=0, ai_turns=0, updated_at=now)
             )
-        await self.publisher.publish(
-            HandoffResolved(
-                conversation_id=row.conversation_id,
-                ticket_id=ticket_id,
-                case_number=row.case_number,
-                queue=row.queue,
-                resolved_by=by,
+        try:
+            await self.publisher.publish(
+                HandoffResolved(
+                    conversation_id=row.conversation_id,
+                    ticket_id=ticket_id,
+                    case_number=row.case_number,
+                    queue=row.queue,
+                    resolved_by=by,
+                )
             )
-        )
+        except Exception:  # resolved all the same; only the live views miss it
+            log.warning("ticket %s resolved; event not published", ticket_id, exc_info=True)
         return await self.get(ticket_id, allowed=allowed)
 
     async def reopen(
