@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -381,12 +383,26 @@ def test_an_agent_claims_answers_notes_and_resolves_a_ticket_with_the_keyboard(
 
 
 def test_filters_find_tickets_and_a_transfer_moves_one(
-    console: Page, api: httpx.Client, staff: httpx.Client
+    console: Page, server: RunningServer, api: httpx.Client, staff: httpx.Client
 ) -> None:
     handoff = open_handoff(api, staff)
     button = ticket_button(console, handoff.case)
     expect(button).to_be_visible(timeout=TIMEOUT)
-    expect(console.locator("#overdue-count")).to_be_visible()
+    expect(button.locator(".badge--overdue")).to_have_count(0)
+
+    # Ten days unanswered (in the server's own database): overdue, flagged and counted.
+    with contextlib.closing(sqlite3.connect(server.data_dir / "neuvonta.db")) as db, db:
+        db.execute(
+            "UPDATE ticket SET created_at = datetime(created_at, '-10 days') WHERE id = ?",
+            (handoff.ticket["id"],),
+        )
+    console.get_by_label("Vain myöhässä olevat").check()
+    expect(console.locator("#ticket-list .ticket")).to_have_count(1)
+    expect(button.locator(".badge--overdue")).to_have_text("Myöhässä")
+    expect(console.locator("#overdue-count")).to_have_text(
+        "Myöhässä: 1 (ensimmäinen vastaus tavoiteajan jälkeen)"
+    )
+    console.get_by_label("Vain myöhässä olevat").uncheck()
 
     search = console.get_by_label("Haku")
     search.fill(handoff.case)
