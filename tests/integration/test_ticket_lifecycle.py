@@ -425,7 +425,13 @@ async def test_a_resident_message_reopens_a_waiting_ticket_through_the_router(
             await eventually(opened, what="a ticket")
             (summary,) = await tickets.list()
             await tickets.reply(summary.id, "Voitteko lähettää laskun numeron?", "anna")
-            assert (await tickets.get(summary.id)).status == "waiting"
+            waiting = await tickets.get(summary.id)
+            assert waiting.status == "waiting"
+            # SMS: published to the gateway's queue; its receipts (issue 5) take it further.
+            assert (waiting.transcript[-1].role, waiting.transcript[-1].status) == (
+                "agent",
+                "queued",
+            )
 
             await svc.publisher.publish(sms("Numero on 12345.", "SM-r2"))
 
