@@ -277,10 +277,16 @@ def _eval_agent(
         return NoopAgent(docs)
     from agents.knowledge.seed_vectors import seed_cache
     from agents.offline import OfflineAgent
+    from agents.vectors import embedder_for
+    from router.settings import Settings
 
     if dense:
         seed_cache(cache, list(dict.fromkeys([*kb, *_seed_files()])))
-    agent = OfflineAgent(docs, vector_cache=cache if dense else None, dense=dense)
+    # The question encoder the router would use (NEUVONTA_QUERY_ENCODER).
+    embedder = embedder_for(Settings().query_encoder)
+    agent = OfflineAgent(
+        docs, vector_cache=cache if dense else None, dense=dense, embedder=embedder
+    )
     _wait_ready(agent)
     return agent
 

@@ -8,11 +8,14 @@ a text that only exists in Finnish). Documents are scored by their best passage.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from agents.passages import Passage, Title
@@ -21,6 +24,8 @@ Vector = npt.NDArray[np.float64]
 
 # Weight of the lexical cosine added to the dense one (see fuse(); measured in RETRIEVAL.md).
 LEXICAL_WEIGHT = 0.25
+# Transformed texts (questions, answer sentences) kept for reuse.
+ROW_CACHE = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +89,28 @@ class LexicalIndex:
         # Column-major (one column an n-gram): a query reads only its own n-grams' postings,
         # ~1 ms at 62,000 passages where a row-major product took ~160 ms.
         self._by_gram = self._vectorizer.fit_transform([p.indexed_text for p in passages]).tocsc()
+        # Rows of texts seen lately: a question is read again to choose the sentences of its
+        # answer, and the sentences of much-asked services recur. One transform() costs
+        # ~1 ms of sklearn's checks however short the text.
+        self._rows: OrderedDict[str, sparse.csr_matrix] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._rows]
+            if missing:
+                for t, row in zip(missing, self._vectorizer.transform(missing), strict=True):
+                    self._rows[t] = row
+            for t in texts:
+                self._rows.move_to_end(t)
+            rows = [self._rows[t] for t in texts]
+            while len(self._rows) > ROW_CACHE:
+                self._rows.popitem(last=False)
+        return sparse.vstack(rows, format="csr")
 
     def similarity(self, text: str, others: Sequence[str]) -> list[float]:
         """Cosine of ``text`` to each of ``others`` in the same n-gram space (sentence choice)."""
-        m = self._vectorizer.transform([text, *others])
+        m = self._transform([text, *others])
         return [float(x) for x in (m[1:] @ m[0].T).toarray().ravel()]
 
     def scores(self, text: str) -> Vector:
@@ -96,7 +119,7 @@ class LexicalIndex:
 
     def scores_many(self, texts: Sequence[str]) -> npt.NDArray[np.float64]:
         """One row of passage cosines per text; a batch costs about one query."""
-        q = self._vectorizer.transform(list(texts))
+        q = self._transform(texts)
         grams = np.unique(q.indices)
         postings = self._by_gram[:, grams]  # passages × the queries' n-grams
         scores: npt.NDArray[np.float64] = np.asarray(postings @ q[:, grams].toarray().T).T

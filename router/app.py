@@ -294,15 +294,17 @@ def build_agent(settings: Settings, docs: list[Document]) -> TriageAgent:
         return NoopAgent(docs)
     from agents.knowledge.seed_vectors import seed_cache
     from agents.offline import OfflineAgent
+    from agents.vectors import embedder_for
 
     cache = settings.data_dir / "kb-vectors"
     if seeded := seed_cache(cache, settings.kb_seed):
         log.info("%d passage vectors taken from the bundled knowledge base", seeded)
     base = (settings.public_url or "").rstrip("/")
-    return OfflineAgent.from_documents(
+    return OfflineAgent(
         docs,
         doc_url_template=base + "/kb/{doc_id}?lang={lang}",
         vector_cache=cache,
+        embedder=embedder_for(settings.query_encoder),
     )
 
 

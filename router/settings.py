@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     jetstream_replicas: Annotated[int, Field(ge=1, le=5)] = 1
 
     agent: Literal["offline", "noop"] = "offline"
+    # How the offline agent embeds questions: the model's weights exactly, or int8 (faster).
+    query_encoder: Literal["exact", "int8"] = "exact"
     agent_timeout: Annotated[float, Field(gt=0)] = 10.0
     # Knowledge base files loaded on first start when the knowledge base is empty.
     kb_seed: list[Path] = Field(
