@@ -261,7 +261,17 @@ def report_closed(run: Run, bare: float) -> dict[str, float]:
     }
 
 
-def report_rate(run: Run, deltas: dict[str, float]) -> dict[str, float]:
+def p99_by_second(run: Run) -> list[float]:
+    """p99 of the messages accepted in each second of the run: spikes show as such."""
+    first, _, _ = run.span()
+    buckets: dict[int, list[float]] = {}
+    for m, t in run.accepted.items():
+        if m in run.replied:
+            buckets.setdefault(int(t - first), []).append((run.replied[m] - t) * 1000)
+    return [percentile(sorted(buckets[s]), 0.99) for s in sorted(buckets)]
+
+
+def report_rate(run: Run, deltas: dict[str, float]) -> dict[str, Any]:
     lat = run.latencies_ms()
     reply_sum = deltas["neuvonta_reply_latency_seconds_sum"]
     return {
@@ -276,6 +286,7 @@ def report_rate(run: Run, deltas: dict[str, float]) -> dict[str, float]:
         "agent_share": deltas["neuvonta_triage_latency_seconds_sum"] / reply_sum
         if reply_sum
         else float("nan"),
+        "p99_ms_by_second": [round(v) for v in p99_by_second(run)],
     }
 
 
@@ -348,6 +359,7 @@ Full path, no-op agent ({t["messages"]:.0f} messages, {args.concurrency} in flig
 {args.workers} worker(s) ({r["messages"]:.0f} messages)
   accept → reply      p50 {r["latency_ms_p50"]:.1f} ms   p99 {r["latency_ms_p99"]:.1f} ms
   agent per message   {r["agent_ms_mean"]:.1f} ms mean ({share:.0f} % of the time to reply)
+  p99 by second       {" ".join(str(v) for v in r["p99_ms_by_second"])} ms
   errors              {r["errors"]:.0f}""")
 
 
