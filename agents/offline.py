@@ -127,6 +127,12 @@ class OfflineAgent:
             # Even on failure: triage then finds no index and hands off instead of hanging.
             self._lexical_ready.set()
 
+    def close(self) -> None:
+        """Stop the background vector indexer (the vectors so far stay in the cache)."""
+        self._lexical_ready.wait(30)  # the lexical thread starts the indexer
+        if self.dense is not None:
+            self.dense.stop()
+
     @property
     def retriever(self) -> HybridRetriever | None:
         """The lexical/hybrid ranker, once its index is built."""

@@ -151,6 +151,7 @@ class DenseIndex:
         self.error: str | None = None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
         if cache is not None:
             found = cache.load(self._keys)
             for i, k in enumerate(self._keys):
@@ -196,18 +197,34 @@ class DenseIndex:
             self._thread.start()
 
     def wait(self, timeout: float | None = None) -> bool:
+        """Until the indexer is done (every vector there, the model loaded and warm)."""
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
+            if thread.is_alive():
+                return False
         return self.complete
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the indexer after the batch in hand (a few seconds at most) and wait for it:
+        a process must not exit while the thread is inside the model's native code, which
+        aborts it ("terminate called without an active exception")."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
 
     def _run(self) -> None:
         try:
+            if self._stop.is_set():
+                return
             model = self.embedder()
             # The first query pages the model in (~1 s): pay that here, not in a resident's.
             model.query(["warm-up"])
             todo = [i for i in self.fill_order() if not self.ready[i]]
             for start in range(0, len(todo), BATCH):
+                if self._stop.is_set():
+                    return
                 batch = todo[start : start + BATCH]
                 vecs = model.passage([self._texts[i] for i in batch])
                 for i, v in zip(batch, vecs, strict=True):

@@ -308,6 +308,13 @@ def build_agent(settings: Settings, docs: list[Document]) -> TriageAgent:
     )
 
 
+def close_agent(agent: TriageAgent) -> None:
+    """Let an agent stop its background work (the offline agent's vector indexer)."""
+    close = getattr(agent, "close", None)
+    if callable(close):
+        close()
+
+
 async def eval_agent(services: Services) -> TriageAgent:
     """A fresh agent over the system's knowledge base, as the workers build theirs, for the
     what-if's evaluation questions (the web process has no worker's agent to borrow)."""
@@ -331,6 +338,7 @@ class RouterWorker:
     ) -> None:
         s = services.settings
         self.services = services
+        self.agent = agent
         self.policy = policy
         self.live = LivePolicy(policy_store(services, base=policy), self._use_policy)
         self.spec = ConsumerSpec(

@@ -22,6 +22,7 @@ from router.app import (
     RouterWorker,
     Services,
     build_agent,
+    close_agent,
     create_web_app,
     initial_policy,
     load_knowledge,
@@ -204,6 +205,8 @@ async def run(settings: Settings, *, web: bool = True, worker: bool = True) -> N
             await children.stop()
         if tasks:
             await asyncio.wait(tasks, timeout=30)
+        if router_worker is not None:
+            await asyncio.to_thread(close_agent, router_worker.agent)
         await services.stop()
         if nats is not None:
             await asyncio.to_thread(nats.stop)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+import subprocess
+import sys
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +15,10 @@ import pytest
 
 from agents.base import Document, TriageRequest
 from agents.offline import OfflineAgent
-from agents.vectors import DIM, Matrix
+from agents.vectors import DIM, E5Embedder, Matrix, VectorCache
 from handoff.queues import default_policy
 from router.decide import Action, Situation, decide
+from router.settings import DEMO_KB
 
 LIBRARY = "6d5b9dea-beb0-4458-b7f9-4d0bd982ccf7"
 ASSISTANCE = "befe0d97-dad0-4832-b389-83bfe87d7002"
@@ -179,3 +184,39 @@ async def test_dense_ranking_joins_once_titles_and_first_passages_exist(
     # The quote starts in a passage that has its vector: here the first one.
     first_passage = next(p for p in agent.passages if p.doc_id == LIBRARY and p.index == 0)
     assert a.answer.split(". ")[0] in first_passage.text
+
+
+STOP_MID_INDEXING = """
+import sys, time
+from pathlib import Path
+from agents.knowledge.store import read_docs_jsonl
+from agents.offline import OfflineAgent
+docs = read_docs_jsonl(Path(sys.argv[1]).read_text(encoding="utf-8").splitlines())[:40]
+agent = OfflineAgent(docs, vector_cache=Path(sys.argv[2]))
+deadline = time.monotonic() + 120
+while agent.dense.computed == 0 and time.monotonic() < deadline:
+    time.sleep(0.05)
+assert 0 < agent.dense.computed and not agent.dense.complete, agent.dense.computed
+agent.close()
+print("closed", agent.dense.computed, flush=True)
+"""
+
+
+def test_a_process_stopping_mid_indexing_exits_cleanly(tmp_path: Path) -> None:
+    """Exiting while the indexer thread is inside onnxruntime aborts the process; close()
+    stops it after the batch in hand, and the vectors so far stay in the cache."""
+    docs = DEMO_KB / "ptv-general-descriptions.docs.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-c", STOP_MID_INDEXING, str(docs), str(tmp_path / "cache")],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "terminate called" not in done.stderr
+    kept = int(done.stdout.split()[1])
+    cache = VectorCache(tmp_path / "cache", E5Embedder.model_id)
+    with closing(sqlite3.connect(cache.path)) as db:
+        (stored,) = db.execute("SELECT count(*) FROM vectors").fetchone()
+    assert stored >= kept > 0
