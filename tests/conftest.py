@@ -73,3 +73,9 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         return
     async for url in _postgres_database():
         yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A real SQLite file only, for tests that need not run on PostgreSQL too."""
+    return f"sqlite:///{tmp_path / 'neuvonta.db'}"

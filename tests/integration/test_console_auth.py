@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from fastapi import FastAPI
 from sqlalchemy import select
 
 from handoff.auth import (
@@ -27,68 +25,13 @@ from handoff.auth import (
     token_hash,
 )
 from handoff.staff import SESSION, USER, StaffStore
-from handoff.tickets import CONVERSATION, MESSAGE, TICKET
-from router.app import Services, create_web_app, staff_store
-from router.events import new_id, utcnow
+from router.app import create_web_app, staff_store
+from router.events import utcnow
 from tests.integration.harness import make_settings, services
+from tests.integration.staff_helpers import Console, add_ticket, client, sign_in
 
 ADMIN_PASSWORD = "boss-password-1"
 AGENT_PASSWORD = "anna-password-1"
-
-
-@dataclasses.dataclass
-class Console:
-    svc: Services
-    app: FastAPI
-    store: StaffStore
-    tickets: dict[str, int]  # queue → an open ticket in it
-
-
-async def add_ticket(svc: Services, queue: str, n: int) -> int:
-    """A ticket as the router leaves it: a web conversation, a resident message, the ticket."""
-    now = utcnow()
-    conversation = new_id()
-    async with svc.engine.begin() as conn:
-        await conn.execute(
-            CONVERSATION.insert().values(
-                id=conversation,
-                thread_key=f"web:{conversation}",
-                channel="web",
-                address=f"web:{conversation}",
-                language="fi",
-                owner="human",
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        await conn.execute(
-            MESSAGE.insert().values(
-                id=new_id(),
-                conversation_id=conversation,
-                role="resident",
-                channel="web",
-                text=f"Kysymys jonoon {queue}",
-                sources=[],
-                status="received",
-                created_at=now,
-            )
-        )
-        inserted = await conn.execute(
-            TICKET.insert()
-            .values(
-                case_number=f"NV-TEST-{n:04d}",
-                conversation_id=conversation,
-                queue=queue,
-                status="open",
-                reason="asked_for_human",
-                language="fi",
-                sources=[],
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(TICKET.c.id)
-        )
-        return int(inserted.scalar_one())
 
 
 @contextlib.asynccontextmanager
@@ -99,23 +42,11 @@ async def console(
         store = staff_store(svc)
         await store.add("boss", hash_password(ADMIN_PASSWORD), "admin")
         await store.add("anna", hash_password(AGENT_PASSWORD), "agent", ["housing"])
-        tickets = {q: await add_ticket(svc, q, i) for i, q in enumerate(("housing", "general"))}
+        tickets = {
+            q: await add_ticket(svc, q, text=f"Kysymys jonoon {q}", case_number=f"NV-TEST-{i:04d}")
+            for i, q in enumerate(("housing", "general"))
+        }
         yield Console(svc, create_web_app(svc), store, tickets)
-
-
-def client(
-    app: FastAPI, base_url: str = "http://neuvonta.test", address: str = "192.0.2.10"
-) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, client=(address, 50_000))
-    return httpx.AsyncClient(transport=transport, base_url=base_url)
-
-
-async def sign_in(c: httpx.AsyncClient, username: str, password: str) -> dict[str, Any]:
-    r = await c.post("/api/auth/login", json={"username": username, "password": password})
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    c.headers["X-CSRF-Token"] = body["csrf_token"]
-    return body
 
 
 def set_cookies(r: httpx.Response) -> dict[str, SimpleCookie]:
@@ -126,11 +57,6 @@ def set_cookies(r: httpx.Response) -> dict[str, SimpleCookie]:
         (name,) = cookie.keys()
         cookies[name] = cookie
     return cookies
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'neuvonta.db'}"
 
 
 async def test_sign_in_starts_a_session_with_csrf_protection_and_sign_out_ends_it(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -15,15 +14,13 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from nats.aio.msg import Msg
 
 from handoff.auth import hash_password
 from handoff.console.api import FORBIDDEN, NOT_YOUR_QUEUE
-from handoff.staff import StaffStore
-from handoff.tickets import CONVERSATION, MESSAGE, TICKET, TicketService
+from handoff.tickets import TICKET, TicketService
 from router.app import RouterWorker, Services, create_web_app, initial_policy, staff_store
-from router.events import Address, Channel, MessageReceived, ReplyRequested, new_id, utcnow
+from router.events import Address, Channel, MessageReceived, ReplyRequested, utcnow
 from router.subjects import reply_requested
 from tests.integration.harness import (
     answering,
@@ -34,74 +31,11 @@ from tests.integration.harness import (
     services,
     worker,
 )
-from tests.integration.test_console_auth import client, sign_in
+from tests.integration.staff_helpers import Console, add_ticket, client, sign_in
 
 PASSWORDS = {"boss": "boss-password-1", "anna": "anna-password-1", "ville": "ville-password-1"}
 HKI = ZoneInfo("Europe/Helsinki")
 ACTIONS = ("claim", "reply", "note", "transfer", "resolve", "reopen")
-
-
-@dataclasses.dataclass
-class Console:
-    svc: Services
-    app: FastAPI
-    store: StaffStore
-    tickets: dict[str, int]  # queue → an open ticket in it
-
-
-async def add_ticket(
-    svc: Services,
-    queue: str,
-    *,
-    text: str = "Kysymys",
-    created_at: datetime | None = None,
-    urgent: bool = False,
-) -> int:
-    """A ticket as the router leaves it: a web conversation, a resident message, the ticket."""
-    now = created_at or utcnow()
-    conversation = new_id()
-    async with svc.engine.begin() as conn:
-        await conn.execute(
-            CONVERSATION.insert().values(
-                id=conversation,
-                thread_key=f"web:{conversation}",
-                channel="web",
-                address=f"web:{conversation}",
-                language="fi",
-                owner="human",
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        await conn.execute(
-            MESSAGE.insert().values(
-                id=new_id(),
-                conversation_id=conversation,
-                role="resident",
-                channel="web",
-                text=text,
-                sources=[],
-                status="received",
-                created_at=now,
-            )
-        )
-        inserted = await conn.execute(
-            TICKET.insert()
-            .values(
-                case_number=f"NV-T{new_id()[:4].upper()}-{new_id()[:4].upper()}",
-                conversation_id=conversation,
-                queue=queue,
-                status="open",
-                reason="asked_for_human",
-                urgent=urgent,
-                language="fi",
-                sources=[],
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(TICKET.c.id)
-        )
-        return int(inserted.scalar_one())
 
 
 @contextlib.asynccontextmanager
@@ -142,11 +76,6 @@ async def act(c: httpx.AsyncClient, ticket: int, action: str, **body: Any) -> ht
             "note": body.get("note", "Kuuluu teille."),
         }
     return await c.post(f"/api/tickets/{ticket}/{action}", json=payload)
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'neuvonta.db'}"
 
 
 def kinds(detail: dict[str, Any]) -> list[tuple[str, str, str | None, str | None]]:
