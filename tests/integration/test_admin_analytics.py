@@ -33,6 +33,7 @@ from tests.integration.harness import (
     services,
     worker,
 )
+from tests.integration.staff_helpers import client, switch_to
 
 LIBRARY_QUEUE = "culture-leisure"  # department P25
 GENERAL = "general"
@@ -60,18 +61,6 @@ def scripted() -> ScriptedAgent:
         return a.model_copy(update=update)
 
     return ScriptedAgent(behave)
-
-
-def client_for(app: FastAPI) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, client=("192.0.2.12", 50_000))
-    return httpx.AsyncClient(transport=transport, base_url="http://neuvonta.test")
-
-
-async def sign_in(c: httpx.AsyncClient, username: str) -> None:
-    c.cookies.clear()
-    r = await c.post("/api/auth/login", json={"username": username, "password": f"{username}-pw-1"})
-    assert r.status_code == 200, r.text
-    c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
 
 
 async def ticket_of(svc: Services, text: str) -> int:
@@ -104,7 +93,7 @@ async def served(
                 return await count(svc, "decision") == len(SCRIPT)
 
             await eventually(decided, what="every decision")
-        async with client_for(create_web_app(svc)) as c:
+        async with client(create_web_app(svc), address="192.0.2.12") as c:
             yield svc, c
 
 
@@ -112,7 +101,7 @@ async def test_whatif_replays_the_recorded_messages_under_candidate_thresholds(
     tmp_path: Path, nats_url: str, database_url: str
 ) -> None:
     async with served(tmp_path, nats_url, database_url) as (svc, c):
-        await sign_in(c, "anna")
+        await switch_to(c, "anna")
         # The 0.4 draft about the sewing machine was right, says the agent of the queue.
         sewing = await ticket_of(svc, "Voiko kirjastosta lainata ompelukoneen?")
         r = await c.post(
@@ -121,7 +110,7 @@ async def test_whatif_replays_the_recorded_messages_under_candidate_thresholds(
         )
         assert r.status_code == 200, r.text
 
-        await sign_in(c, "boss")
+        await switch_to(c, "boss")
         r = await c.get("/api/admin/whatif", params={"days": 7})
         assert r.status_code == 200, r.text
         assert r.headers["cache-control"] == "no-store"
@@ -189,7 +178,7 @@ async def test_analytics_figures_and_the_knowledge_gap_csv(
     tmp_path: Path, nats_url: str, database_url: str
 ) -> None:
     async with served(tmp_path, nats_url, database_url) as (svc, c):
-        await sign_in(c, "boss")
+        await switch_to(c, "boss")
         sewing = await ticket_of(svc, "Voiko kirjastosta lainata ompelukoneen?")
         r = await c.post(f"/api/tickets/{sewing}/reply", json={"text": "Voi, varaa se netissä."})
         assert r.status_code == 202, r.text
@@ -259,14 +248,14 @@ async def test_only_admins_see_the_whatif_and_the_analytics(tmp_path: Path, nats
         store = staff_store(svc)
         await store.add("anna", hash_password("anna-pw-1"), "agent", [LIBRARY_QUEUE])
         paths = ("/api/admin/whatif", "/api/admin/analytics", "/api/admin/knowledge-gaps.csv")
-        async with client_for(create_web_app(svc)) as c:
+        async with client(create_web_app(svc), address="192.0.2.12") as c:
             for path in paths:
                 r = await c.get(path)
                 assert (r.status_code, r.json()) == (401, {"detail": NOT_SIGNED_IN}), path
             page = await c.get("/admin/analytics")
             assert page.status_code == 200 and 'id="analytics-view"' in page.text
             assert (await c.get("/admin/analytics.js")).status_code == 200
-            await sign_in(c, "anna")
+            await switch_to(c, "anna")
             for path in paths:
                 r = await c.get(path)
                 assert (r.status_code, r.json()) == (403, {"detail": ADMINS_ONLY}), path
@@ -300,8 +289,8 @@ async def test_before_labels_exist_the_precision_comes_from_an_evaluation_set(
                 eval_samples=EvalSamples(build, questions, thresholds.base),
             )
         )
-        async with client_for(app) as c:
-            await sign_in(c, "boss")
+        async with client(app, address="192.0.2.12") as c:
+            await switch_to(c, "boss")
             r = await c.get("/api/admin/whatif", params={"default": "0.4"})
             assert r.status_code == 200, r.text
             body = r.json()
@@ -337,8 +326,8 @@ async def test_a_question_set_in_the_data_folder_feeds_the_running_apps_whatif(
     )
     async with services(settings) as svc:
         await staff_store(svc).add("boss", hash_password("boss-pw-1"), "admin")
-        async with client_for(create_web_app(svc)) as c:
-            await sign_in(c, "boss")
+        async with client(create_web_app(svc), address="192.0.2.12") as c:
+            await switch_to(c, "boss")
             r = await c.get("/api/admin/whatif")
             assert r.status_code == 200, r.text
             body = r.json()

@@ -25,6 +25,7 @@ from tests.integration.harness import (
     services,
     worker,
 )
+from tests.integration.staff_helpers import client, switch_to
 
 QUEUE = "culture-leisure"  # where the scripted agent's department P25 goes
 
@@ -37,18 +38,6 @@ def unsure() -> ScriptedAgent:
         return library_answer(request).model_copy(update={"confidence": 0.4})
 
     return ScriptedAgent(behave)
-
-
-def client(svc: Services) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=create_web_app(svc), client=("192.0.2.11", 50_000))
-    return httpx.AsyncClient(transport=transport, base_url="http://neuvonta.test")
-
-
-async def sign_in(c: httpx.AsyncClient, username: str) -> None:
-    c.cookies.clear()
-    r = await c.post("/api/auth/login", json={"username": username, "password": f"{username}-pw-1"})
-    assert r.status_code == 200, r.text
-    c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
 
 
 @contextlib.asynccontextmanager
@@ -77,7 +66,7 @@ async def ticket_from_router(
             await eventually(opened, what="the ticket")
         (ticket,) = await rows(svc, "ticket")
         assert (ticket["queue"], ticket["reason"]) == (QUEUE, "low_confidence")
-        async with client(svc) as c:
+        async with client(create_web_app(svc), address="192.0.2.11") as c:
             yield svc, c, int(ticket["id"])
 
 
@@ -85,7 +74,7 @@ async def test_an_agent_of_the_queue_labels_a_ticket_and_a_later_label_replaces_
     tmp_path: Path, nats_url: str, database_url: str
 ) -> None:
     async with ticket_from_router(tmp_path, nats_url, database_url) as (svc, c, ticket_id):
-        await sign_in(c, "carl")
+        await switch_to(c, "carl")
         r = await c.get(f"/api/tickets/{ticket_id}")
         assert r.status_code == 200 and r.json()["label"] is None
 
@@ -104,7 +93,7 @@ async def test_an_agent_of_the_queue_labels_a_ticket_and_a_later_label_replaces_
         assert (await c.get(f"/api/tickets/{ticket_id}")).json()["label"] == first
 
         # Someone else changes their mind: the new label counts, the old one stays on record.
-        await sign_in(c, "boss")
+        await switch_to(c, "boss")
         r = await c.post(
             f"/api/tickets/{ticket_id}/label",
             json={"department_correct": None, "answer_correct": True},
@@ -140,12 +129,12 @@ async def test_labels_follow_the_ticket_permissions_and_refuse_bad_bodies(
 
         assert (await c.get(f"{path}s")).status_code == 401
 
-        await sign_in(c, "anna")  # housing only
+        await switch_to(c, "anna")  # housing only
         r = await c.post(path, json=body)
         assert (r.status_code, r.json()) == (403, {"detail": FORBIDDEN})
         assert (await c.get(f"{path}s")).status_code == 403
 
-        await sign_in(c, "carl")
+        await switch_to(c, "carl")
         token = c.headers.pop("X-CSRF-Token")
         r = await c.post(path, json=body)
         assert (r.status_code, r.json()) == (403, {"detail": BAD_CSRF})

@@ -32,6 +32,7 @@ from tests.integration.harness import (
     services,
     worker,
 )
+from tests.integration.staff_helpers import client, sign_in
 
 ADMIN_PASSWORD = "boss-password-1"
 AGENT_PASSWORD = "anna-password-1"
@@ -76,17 +77,6 @@ async def decision_for(svc: Services, n: int) -> dict[str, Any]:
     return found[0]
 
 
-def client(svc: Services) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=create_web_app(svc), client=("192.0.2.10", 50_000))
-    return httpx.AsyncClient(transport=transport, base_url="http://neuvonta.test")
-
-
-async def sign_in(c: httpx.AsyncClient, username: str, password: str) -> None:
-    r = await c.post("/api/auth/login", json={"username": username, "password": password})
-    assert r.status_code == 200, r.text
-    c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
-
-
 @contextlib.asynccontextmanager
 async def admin_app(
     tmp_path: Path, nats_url: str, database_url: str
@@ -95,7 +85,7 @@ async def admin_app(
         store = staff_store(svc)
         await store.add("boss", hash_password(ADMIN_PASSWORD), "admin")
         await store.add("anna", hash_password(AGENT_PASSWORD), "agent", ["housing"])
-        async with client(svc) as c:
+        async with client(create_web_app(svc)) as c:
             yield svc, c
 
 
