@@ -152,6 +152,17 @@ def _check_queue(ticket_id: int, queue: str, allowed: Collection[str] | None) ->
         raise TicketForbidden(ticket_id)
 
 
+async def _set_owner(
+    conn: AsyncConnection, conversation_id: str, owner: str, now: datetime, **values: Any
+) -> None:
+    """Hand the ticket's conversation to ``owner`` ("ai" or "human") inside ``conn``."""
+    await conn.execute(
+        update(CONVERSATION)
+        .where(CONVERSATION.c.id == conversation_id)
+        .values(owner=owner, updated_at=now, **values)
+    )
+
+
 def _summary_columns() -> list[Any]:
     t, c = TICKET.c, CONVERSATION.c
     # The resident's latest message, shown in the queue list.
@@ -581,11 +592,7 @@ class TicketService:
                 now=now,
                 values={"resolved_at": now, "resolved_by": by},
             )
-            await conn.execute(
-                update(CONVERSATION)
-                .where(CONVERSATION.c.id == row.conversation_id)
-                .values(owner="ai", clarifications=0, ai_turns=0, updated_at=now)
-            )
+            await _set_owner(conn, row.conversation_id, "ai", now, clarifications=0, ai_turns=0)
         try:
             await self.publisher.publish(
                 HandoffResolved(
@@ -633,10 +640,6 @@ class TicketService:
                 now=now,
                 values={"resolved_at": None, "resolved_by": None},
             )
-            await conn.execute(
-                update(CONVERSATION)
-                .where(CONVERSATION.c.id == row.conversation_id)
-                .values(owner="human", updated_at=now)
-            )
+            await _set_owner(conn, row.conversation_id, "human", now)
         await self._announce(ticket_id, Action.REOPEN, row.queue)
         return await self.get(ticket_id, allowed=allowed)
