@@ -255,9 +255,11 @@ def _user_cache() -> Path:
 
 def _eval_policy() -> Policy:
     from handoff.queues import default_policy
+    from router.cli_support import queues_of
     from router.settings import Settings
 
-    return default_policy(Settings().default_threshold)
+    settings = Settings()
+    return default_policy(settings.default_threshold, queues_of(settings))
 
 
 def _seed_files() -> list[Path]:
@@ -654,6 +656,7 @@ def _print_search(
 ) -> None:
     from agents.base import TriageRequest
     from handoff.queues import default_policy
+    from router.cli_support import queues_of
     from router.decide import Situation, decide
 
     out = Console()
@@ -678,7 +681,7 @@ def _print_search(
     assessment = agent.assess(TriageRequest(text=text, channel="web"))
     decision = decide(
         Situation(assessment=assessment, message_words=len(text.split())),
-        default_policy(settings.default_threshold),
+        default_policy(settings.default_threshold, queues_of(settings)),
     )
     verdict = decision.action.value + (f" ({decision.reason.value})" if decision.reason else "")
     out.print(

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from handoff.hours import WorkingHours, add_open_time, availability
 from router.phrases import Availability
 from router.policy import DEFAULT_QUEUE, Policy
+
+if TYPE_CHECKING:
+    from router.settings import Settings
 
 
 class Queue(BaseModel):
@@ -133,6 +137,22 @@ def default_policy(
         department_queues={d: q.name for q in queues for d in q.departments},
         default_queue=DEFAULT_QUEUE,
     )
+
+
+def queues_for(settings: Settings) -> tuple[Queue, ...]:
+    """The queues of ``NEUVONTA_QUEUES_FILE`` (handoff.queue_config), else the default set.
+
+    Raises ``QueueConfigError`` naming every problem of the file.
+    """
+    if settings.queues_file is None:
+        return DEFAULT_QUEUES
+    from handoff.queue_config import QueueConfigError, parse_queues
+
+    try:
+        text = settings.queues_file.read_text(encoding="utf-8")
+    except OSError as e:
+        raise QueueConfigError([f"cannot read {settings.queues_file}: {e.strerror}"]) from None
+    return parse_queues(text)
 
 
 def by_name(queues: Iterable[Queue]) -> dict[str, Queue]:

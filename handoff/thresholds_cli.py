@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from router.cli_support import DataDir, fail, run_on_database, settings_for
+from router.cli_support import DataDir, fail, queues_of, run_on_database, settings_for
 from router.cli_support import note as tell
 
 # The database and NATS modules load inside the commands: `neuvonta --help` does not pay.
@@ -42,10 +42,8 @@ thresholds_app = typer.Typer(
 NATS_CONNECT_TIMEOUT = 2.0
 
 
-def _known_queues() -> list[str]:
-    from handoff.queues import DEFAULT_QUEUES
-
-    return [q.name for q in DEFAULT_QUEUES]
+def _known_queues(settings: Settings) -> list[str]:
+    return [q.name for q in queues_of(settings)]
 
 
 def nats_url_for(settings: Settings) -> str | None:
@@ -91,13 +89,15 @@ def _with_store(
     from handoff.policy_store import PolicyStore
     from router.app import initial_policy
 
+    queues = queues_of(settings)
+
     async def on(engine: AsyncEngine) -> tuple[T, bool]:
         nc = await _connect(nats_url_for(settings)) if nats else None
         try:
             store = PolicyStore(
                 engine,
-                initial_policy(settings),
-                queues=_known_queues(),
+                initial_policy(settings, queues),
+                queues=[q.name for q in queues],
                 js=nc.jetstream() if nc is not None else None,
                 replicas=settings.jetstream_replicas,
             )
@@ -122,12 +122,12 @@ def show(
     data_dir: DataDir = None,
 ) -> None:
     """Show the thresholds and rules in use (from the database)."""
-    from handoff.queues import DEFAULT_QUEUES
 
     async def work(store: PolicyStore) -> ThresholdState:
         return await store.current()
 
-    state, _ = _with_store(settings_for(data_dir), work)
+    settings = settings_for(data_dir)
+    state, _ = _with_store(settings, work)
     if as_json:
         typer.echo(state.model_dump_json())
         return
@@ -140,7 +140,7 @@ def show(
     table = Table(box=None, pad_edge=False)
     for column in ("queue", "threshold", "always to a person"):
         table.add_column(column)
-    for q in DEFAULT_QUEUES:
+    for q in queues_of(settings):
         value = state.queues.get(q.name)
         shown = f"{state.default:g} (default)" if value is None else f"{value:g}"
         table.add_row(escape(q.name), shown, "yes" if q.name in state.always_handoff else "no")
@@ -200,7 +200,8 @@ def set_thresholds(
         unknown_names,
     )
 
-    known = _known_queues()
+    settings = settings_for(data_dir)
+    known = _known_queues(settings)
     values = _parse_queue_values(queue or [])
     named = [*(clear_queue or []), *(always_handoff or []), *(no_always_handoff or [])]
     if problems := unknown_names(named, known):
@@ -232,7 +233,7 @@ def set_thresholds(
         raise StaleVersion(await store.current(), None)
 
     try:
-        (saved, what), reached = _with_store(settings_for(data_dir), work, nats=True)
+        (saved, what), reached = _with_store(settings, work, nats=True)
     except InvalidThresholds as e:
         fail("; ".join(p.msg for p in e.problems))
     except StaleVersion as e:

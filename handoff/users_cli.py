@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from router.cli_support import DataDir, fail, note, run_on_database, settings_for
+from router.cli_support import DataDir, fail, note, queues_of, run_on_database, settings_for
 
 # The database modules load inside the commands: `neuvonta --help` does not pay for them.
 if TYPE_CHECKING:
@@ -81,13 +81,13 @@ def add(
     --password-stdin
     """
     from handoff.auth import hash_password, password_problem
-    from handoff.queues import DEFAULT_QUEUES
     from handoff.staff import UserExists, normalize_username, username_problem
 
     name = normalize_username(username)
     if problem := username_problem(name):
         fail(problem)
-    known = [q.name for q in DEFAULT_QUEUES]
+    settings = settings_for(data_dir)
+    known = [q.name for q in queues_of(settings)]
     queues = list(dict.fromkeys(queue or []))
     unknown = [q for q in queues if q not in known]
     if unknown:
@@ -105,7 +105,7 @@ def add(
         await store.add(name, password_hash, role.value, queues)
 
     try:
-        _with_store(settings_for(data_dir), work)
+        _with_store(settings, work)
     except UserExists:
         fail(f"the user {name} exists already")
     shown = "every queue" if role is RoleChoice.admin else ", ".join(queues)

@@ -32,7 +32,7 @@ from handoff.console.api import CONSOLE_TOPIC, console_router
 from handoff.labels import LabelStore
 from handoff.labels_api import labels_router
 from handoff.policy_store import LivePolicy, PolicyStore
-from handoff.queues import DEFAULT_QUEUES, default_policy, queue_availability
+from handoff.queues import DEFAULT_QUEUES, Queue, default_policy, queue_availability, queues_for
 from handoff.staff import SessionPolicy, StaffStore
 from handoff.tickets import TicketService
 from router import subjects
@@ -67,6 +67,8 @@ class Services:
     broker: NatsBroker
     metrics: Metrics = field(default_factory=Metrics)
     hub: Hub = field(default_factory=Hub)
+    # The municipality's queues (NEUVONTA_QUEUES_FILE), read once per process.
+    queues: tuple[Queue, ...] = DEFAULT_QUEUES
 
     @classmethod
     def create(
@@ -85,6 +87,7 @@ class Services:
             engine=create_engine(settings.database),
             broker=broker,
             metrics=metrics or Metrics(),
+            queues=queues_for(settings),
         )
 
     @property
@@ -210,8 +213,8 @@ def policy_store(services: Services, base: Policy | None = None) -> PolicyStore:
     s = services.settings
     return PolicyStore(
         services.engine,
-        base or initial_policy(s),
-        queues=[q.name for q in DEFAULT_QUEUES],
+        base or initial_policy(s, services.queues),
+        queues=[q.name for q in services.queues],
         js=services.broker.connection.jetstream(),
         replicas=s.jetstream_replicas,
     )
@@ -227,7 +230,7 @@ def create_web_app(services: Services) -> FastAPI:
         openapi_url="/api/openapi.json",
     )
     publisher = services.publisher
-    auth = StaffAuth(staff_store(services), queues=DEFAULT_QUEUES, public_url=s.public_url)
+    auth = StaffAuth(staff_store(services), queues=services.queues, public_url=s.public_url)
     app.include_router(
         chat_router(
             conversations=Conversations(services.engine),
@@ -238,11 +241,17 @@ def create_web_app(services: Services) -> FastAPI:
         )
     )
     app.include_router(auth.router())
-    tickets = TicketService(services.engine, publisher)
+    tickets = TicketService(services.engine, publisher, queues=services.queues)
+
+    async def refresh_overdue() -> None:
+        services.metrics.set_overdue(
+            await tickets.overdue_counts(), (q.name for q in services.queues)
+        )
+
     app.include_router(
         console_router(
             tickets=tickets,
-            queues=DEFAULT_QUEUES,
+            queues=services.queues,
             hub=services.hub,
             current_user=auth.current_user,
             still_signed_in=auth.still_signed_in,
@@ -258,6 +267,7 @@ def create_web_app(services: Services) -> FastAPI:
             engine=services.engine,
             nats_connected=services.nats_connected,
             metrics=services.metrics,
+            before_scrape=refresh_overdue,
         )
     )
     app.include_router(kb_router(engine=services.engine))
@@ -356,7 +366,7 @@ class RouterWorker:
                 services.metrics,
                 agent_timeout=s.agent_timeout,
                 case_prefix=s.case_prefix,
-                availability=queue_availability(DEFAULT_QUEUES),
+                availability=queue_availability(services.queues),
                 clock=clock,
             ),
             services.publisher,
@@ -384,5 +394,5 @@ class RouterWorker:
         self.stopping.set()
 
 
-def initial_policy(settings: Settings) -> Policy:
-    return default_policy(settings.default_threshold)
+def initial_policy(settings: Settings, queues: tuple[Queue, ...] = DEFAULT_QUEUES) -> Policy:
+    return default_policy(settings.default_threshold, queues)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from agents.cli import eval_command, kb_app
+from handoff.queues_cli import queues_app
 from handoff.thresholds_cli import thresholds_app
 from handoff.users_cli import users_app
 from router.cli_support import DataDir
@@ -98,6 +99,7 @@ app.command("eval")(eval_command)
 app.add_typer(kb_app, name="kb")
 app.add_typer(users_app, name="users")
 app.add_typer(thresholds_app, name="thresholds")
+app.add_typer(queues_app, name="queues")
 
 
 def main() -> None:

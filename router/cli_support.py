@@ -19,6 +19,8 @@ from router.settings import Settings
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from handoff.queues import Queue
+
 T = TypeVar("T")
 
 DataDir = Annotated[
@@ -45,6 +47,17 @@ def settings_for(data_dir: Path | None) -> Settings:
     """The environment's settings, with ``--data-dir`` when given."""
     settings = Settings()
     return settings.model_copy(update={"data_dir": data_dir}) if data_dir else settings
+
+
+def queues_of(settings: Settings) -> tuple[Queue, ...]:
+    """The configured queues, or a clear exit naming every problem of the queues file."""
+    from handoff.queue_config import QueueConfigError
+    from handoff.queues import queues_for
+
+    try:
+        return queues_for(settings)
+    except QueueConfigError as e:
+        fail(f"NEUVONTA_QUEUES_FILE {settings.queues_file}:\n" + "\n".join(e.problems))
 
 
 def safe_url(url: str) -> str:

@@ -9,9 +9,10 @@ own gateway metrics, adds the workers' from that folder.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from router.decide import Action, Decision
@@ -89,6 +90,19 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+
+        # Set from the database at each scrape (the web process; see ops_router).
+        self.tickets_overdue = Gauge(
+            "neuvonta_tickets_overdue",
+            "Open tickets past their queue's first-response target, without a person's reply",
+            ["queue"],
+            registry=g,
+        )
+
+    def set_overdue(self, counts: dict[str, int], queues: Iterable[str]) -> None:
+        """Every known queue gets a value (0 too): a dashboard sees a queue drain to zero."""
+        for queue in {*queues, *counts}:
+            self.tickets_overdue.labels(queue).set(counts.get(queue, 0))
 
     def decided(self, decision: Decision, channel: str) -> None:
         match decision.action:

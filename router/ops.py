@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal
 
@@ -16,12 +17,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from agents.knowledge.store import KnowledgeStore
 from router.metrics import Metrics
 
+log = logging.getLogger(__name__)
+
 _LANG_NAMES = {"fi": "Suomeksi", "sv": "På svenska", "en": "In English"}
 
 
 def ops_router(
-    *, engine: AsyncEngine, nats_connected: Callable[[], bool], metrics: Metrics
+    *,
+    engine: AsyncEngine,
+    nats_connected: Callable[[], bool],
+    metrics: Metrics,
+    before_scrape: Callable[[], Awaitable[None]] | None = None,
 ) -> APIRouter:
+    """``before_scrape``: brings gauges read from the database up to date for /metrics."""
     router = APIRouter(tags=["operations"])
 
     async def check(probe: Callable[[], Awaitable[object]]) -> str:
@@ -50,6 +58,11 @@ def ops_router(
 
     @router.get("/metrics")
     async def prometheus() -> Response:
+        if before_scrape is not None:
+            try:
+                await asyncio.wait_for(before_scrape(), timeout=5)
+            except Exception:  # the counters are still worth a scrape
+                log.warning("gauges not refreshed for /metrics", exc_info=True)
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -17,6 +17,7 @@ from pathlib import Path
 import uvicorn
 
 from handoff.auth import decoy_hash, ensure_demo_user
+from handoff.queue_config import QueueConfigError
 from router import subjects
 from router.app import (
     RouterWorker,
@@ -160,7 +161,7 @@ async def run(settings: Settings, *, web: bool = True, worker: bool = True) -> N
                 len(docs),
                 time.monotonic() - t0,
             )
-            router_worker = RouterWorker(services, agent, initial_policy(settings))
+            router_worker = RouterWorker(services, agent, initial_policy(settings, services.queues))
             tasks.append(asyncio.create_task(router_worker.run(), name="router"))
             await asyncio.wait_for(router_worker.ready.wait(), timeout=30)
         if web and sock is not None:
@@ -254,4 +255,8 @@ def run_blocking(settings: Settings, *, web: bool = True, worker: bool = True) -
             runner.run(run(settings, web=web, worker=worker))
     except PortInUse as e:
         print(f"neuvonta: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except QueueConfigError as e:
+        print(f"neuvonta: NEUVONTA_QUEUES_FILE {settings.queues_file}:", file=sys.stderr)
+        print("\n".join(f"  {p}" for p in e.problems), file=sys.stderr)
         raise SystemExit(2) from None

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
         default_factory=lambda: [DEMO_KB / "ptv-general-descriptions.docs.jsonl"]
     )
     default_threshold: Annotated[float, Field(ge=0, le=1)] = 0.5
+    # The municipality's queues, hours and response targets (TOML; handoff.queue_config).
+    queues_file: Path | None = None
     case_prefix: Annotated[str, Field(pattern=r"^[A-Z]{1,6}$")] = "NV"
 
     max_message_chars: Annotated[int, Field(ge=1, le=100_000)] = 4000
