@@ -1,5 +1,6 @@
-/* Neuvonta shared page helpers for the resident chat and the agent console, exposed as
- * window.Neuvonta. Load it (defer) before the page script. No framework, no build step.
+/* Neuvonta shared page helpers for the resident chat, the agent console and the admin
+ * pages, exposed as window.Neuvonta. Load it (defer) before the page script. No framework,
+ * no build step.
  *
  * No user-visible strings live here: each page passes its own fi/sv/en dictionary.
  * Security: everything is put on the page with textContent / createElement only, never as
@@ -204,6 +205,25 @@
     );
   }
 
+  /* requestJson that resolves with {status, data} for any answer of the server and rejects
+   * only when the network failed. State-changing requests carry the CSRF header. */
+  function requestStatus(method, path, body) {
+    var headers = {};
+    if (method !== 'GET') {
+      var token = csrfToken();
+      if (token) headers['X-CSRF-Token'] = token;
+    }
+    return requestJson(method, path, body, headers).then(
+      function (data) {
+        return { status: 200, data: data };
+      },
+      function (err) {
+        if (!err.status) throw err;
+        return { status: err.status, data: err.data };
+      }
+    );
+  }
+
   // ---- start -------------------------------------------------------------------------
 
   function ready(init) {
@@ -227,6 +247,7 @@
     fillSources: fillSources,
     ApiError: ApiError,
     requestJson: requestJson,
+    requestStatus: requestStatus,
     csrfToken: csrfToken,
     ready: ready
   };

@@ -244,24 +244,8 @@
 
   // ---- the API -------------------------------------------------------------------------
 
-  /* Resolves with {status, data} for any answer of the server; rejects when the network
-   * failed. State-changing requests carry the CSRF header. */
-  function request(method, path, body) {
-    var headers = {};
-    if (method !== 'GET') {
-      var token = N.csrfToken();
-      if (token) headers['X-CSRF-Token'] = token;
-    }
-    return N.requestJson(method, path, body, headers).then(
-      function (data) {
-        return { status: 200, data: data };
-      },
-      function (err) {
-        if (!err.status) throw err;
-        return { status: err.status, data: err.data };
-      }
-    );
-  }
+  /* {status, data} for any answer; rejects only when the network failed. */
+  var request = N.requestStatus;
 
   // ---- loading -------------------------------------------------------------------------
 

@@ -402,13 +402,7 @@
   }
 
   function request(path) {
-    return N.requestJson('GET', path).then(
-      function (data) { return { status: 200, data: data }; },
-      function (err) {
-        if (!err.status) throw err;
-        return { status: err.status, data: err.data };
-      }
-    );
+    return N.requestStatus('GET', path);
   }
 
   function load() {
