@@ -97,7 +97,7 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
 
 class WorkerRun:
     def __init__(self, svc: Services, agent: TriageAgent) -> None:
-        self.worker = RouterWorker(svc, agent, initial_policy(svc.settings))
+        self.worker = RouterWorker(svc, agent, initial_policy(svc.settings, svc.queues))
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

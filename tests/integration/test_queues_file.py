@@ -35,7 +35,14 @@ name = "tekninen"
 label = { fi = "Tekninen toimi", sv = "Tekniska verket", en = "Technical services" }
 departments = ["P2"]
 first_response_minutes = 30
-hours = { mon = "24h", tue = "24h", wed = "24h", thu = "24h", fri = "24h", sat = "24h", sun = "24h" }
+[queue.hours]
+mon = "24h"
+tue = "24h"
+wed = "24h"
+thu = "24h"
+fri = "24h"
+sat = "24h"
+sun = "24h"
 """
 
 

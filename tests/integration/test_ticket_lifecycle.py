@@ -471,7 +471,12 @@ async def test_overdue_tickets_are_flagged_filtered_and_counted(
             "total": 1,
             "queues": {"housing": 1},
         }
+        # Prometheus sees the same, every queue with a value (0 too).
+        metrics = (await anna.get("/metrics")).text
+        assert 'neuvonta_tickets_overdue{queue="housing"} 1.0' in metrics
+        assert 'neuvonta_tickets_overdue{queue="general"} 0.0' in metrics
         old_general = await add_ticket(con.svc, "general", created_at=utcnow() - timedelta(days=10))
+        assert 'neuvonta_tickets_overdue{queue="general"} 1.0' in (await anna.get("/metrics")).text
         assert (await anna.get("/api/tickets/overdue")).json()["total"] == 1
         assert (await boss.get("/api/tickets/overdue")).json() == {
             "total": 2,

@@ -69,10 +69,16 @@ def test_a_municipalitys_own_queues() -> None:
             '[[queue]]\nname = "x"\nlabel = { fi = "B" }\ndepartments = ["P1"]',
             "department 'P1' is in both 'general' and 'x'",
         ),
-        ('[[queue]]\nname = "General Queue"\nlabel = { fi = "A" }', "queue 1 (General Queue): name"),
+        (
+            '[[queue]]\nname = "General Queue"\nlabel = { fi = "A" }',
+            "queue 1 (General Queue): name",
+        ),
         ('[[queue]]\nname = "general"\nlabel = "A"', "queue 1 (general): label must be a table"),
         ('[[queue]]\nname = "general"\nlabel = { de = "A" }', "label needs at least one of"),
-        ('[[queue]]\nname = "general"\nlabel = { fi = "A" }\ncolour = "red"', "unknown key 'colour'"),
+        (
+            '[[queue]]\nname = "general"\nlabel = { fi = "A" }\ncolour = "red"',
+            "unknown key 'colour'",
+        ),
         (
             '[[queue]]\nname = "general"\nlabel = { fi = "A" }\nhours = { mon = "8-25" }',
             "hours.mon: '8-25' is not a time of day",
