@@ -279,10 +279,17 @@ class TicketService:
         return found
 
     async def overdue_counts(self) -> dict[str, int]:
-        """Overdue tickets per queue (queues with none are left out)."""
+        """Overdue tickets per queue (queues with none are left out). Reads only the queue and
+        opening time of the unanswered active tickets: no preview, no summaries to build."""
+        t = TICKET.c
+        q = select(t.queue, t.created_at).where(t.first_response_at.is_(None), t.status.in_(ACTIVE))
+        now = self.clock()
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
         counts: dict[str, int] = {}
-        for s in await self.list(overdue=True, limit=1_000_000):
-            counts[s.queue] = counts.get(s.queue, 0) + 1
+        for queue, created_at in rows:
+            if now >= self._queue(queue).due_at(created_at):
+                counts[queue] = counts.get(queue, 0) + 1
         return counts
 
     async def get(self, ticket_id: int, *, allowed: Collection[str] | None = None) -> TicketDetail:

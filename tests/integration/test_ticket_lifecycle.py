@@ -531,6 +531,10 @@ async def test_overdue_follows_the_queues_hours_with_an_injected_clock(
         assert not detail.overdue
         assert (await at(datetime(2026, 12, 7, 10, 59, tzinfo=HKI)).get(ticket)).overdue is False
         assert (await at(datetime(2026, 12, 7, 11, tzinfo=HKI)).get(ticket)).overdue is True
+        # The per-queue count (console badge, /metrics) turns at the same moment.
+        before = await at(datetime(2026, 12, 7, 10, 59, tzinfo=HKI)).overdue_counts()
+        after = await at(datetime(2026, 12, 7, 11, tzinfo=HKI)).overdue_counts()
+        assert after.get("housing", 0) - before.get("housing", 0) == 1
 
 
 @contextlib.asynccontextmanager
