@@ -9,13 +9,13 @@ caller's (admins: all); CSRF as on every POST (``handoff.auth``).
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends
 
 from handoff.auth import error_response
-from handoff.console.api import FORBIDDEN, NOT_FOUND
+from handoff.console.api import ERRORS, FORBIDDEN, NOT_FOUND, _refusals
 from handoff.labels import AiLabel, LabelInput, LabelStore
 from handoff.staff import StaffUser, can_see
-from handoff.tickets import TicketForbidden, TicketNotFound, TicketService
+from handoff.tickets import TicketService
 
 
 def labels_router(
@@ -28,23 +28,16 @@ def labels_router(
     User = Annotated[StaffUser, Depends(current_user)]
 
     async def may_see(ticket_id: int, user: StaffUser) -> None:
-        # The console's own rule for reading a ticket (one place decides who sees what).
+        # As the console reads a ticket: its queues rule (a copy of console_router's
+        # allowed(), a closure there) and its refusals (404, 403).
         allowed = None if user.is_admin else [q for q in user.queues if can_see(user, q)]
-        try:
+        with _refusals():
             await tickets.get(ticket_id, allowed=allowed)
-        except TicketNotFound:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND) from None
-        except TicketForbidden:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, FORBIDDEN) from None
 
     @router.post(
         "/api/tickets/{ticket_id}/label",
         response_model=AiLabel,
-        responses={
-            **error_response(401, "Not signed in."),
-            **error_response(403, FORBIDDEN + " (Or: no valid CSRF token.)"),
-            **error_response(404, NOT_FOUND),
-        },
+        responses=ERRORS,
     )
     async def label_ticket(ticket_id: int, body: LabelInput, user: User) -> AiLabel:
         """Whether the AI's department and answer were right (null: not judged). A later
