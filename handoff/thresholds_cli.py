@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from handoff.policy_store import PolicyStore, Saved
+    from handoff.queues import Queue
     from handoff.thresholds import ThresholdState
     from router.settings import Settings
 
@@ -40,10 +41,6 @@ thresholds_app = typer.Typer(
 )
 
 NATS_CONNECT_TIMEOUT = 2.0
-
-
-def _known_queues(settings: Settings) -> list[str]:
-    return [q.name for q in queues_of(settings)]
 
 
 def nats_url_for(settings: Settings) -> str | None:
@@ -80,7 +77,11 @@ async def _connect(url: str | None) -> Any:
 
 
 def _with_store(
-    settings: Settings, work: Callable[[PolicyStore], Awaitable[T]], *, nats: bool = False
+    settings: Settings,
+    queues: tuple[Queue, ...],
+    work: Callable[[PolicyStore], Awaitable[T]],
+    *,
+    nats: bool = False,
 ) -> tuple[T, bool]:
     """Run ``work`` on the configured database; ``nats``: also on NATS when reachable.
 
@@ -88,8 +89,6 @@ def _with_store(
     """
     from handoff.policy_store import PolicyStore
     from router.app import initial_policy
-
-    queues = queues_of(settings)
 
     async def on(engine: AsyncEngine) -> tuple[T, bool]:
         nc = await _connect(nats_url_for(settings)) if nats else None
@@ -127,7 +126,8 @@ def show(
         return await store.current()
 
     settings = settings_for(data_dir)
-    state, _ = _with_store(settings, work)
+    queues = queues_of(settings)
+    state, _ = _with_store(settings, queues, work)
     if as_json:
         typer.echo(state.model_dump_json())
         return
@@ -140,7 +140,7 @@ def show(
     table = Table(box=None, pad_edge=False)
     for column in ("queue", "threshold", "always to a person"):
         table.add_column(column)
-    for q in queues_of(settings):
+    for q in queues:
         value = state.queues.get(q.name)
         shown = f"{state.default:g} (default)" if value is None else f"{value:g}"
         table.add_row(escape(q.name), shown, "yes" if q.name in state.always_handoff else "no")
@@ -201,7 +201,8 @@ def set_thresholds(
     )
 
     settings = settings_for(data_dir)
-    known = _known_queues(settings)
+    queues = queues_of(settings)
+    known = [q.name for q in queues]
     values = _parse_queue_values(queue or [])
     named = [*(clear_queue or []), *(always_handoff or []), *(no_always_handoff or [])]
     if problems := unknown_names(named, known):
@@ -233,7 +234,7 @@ def set_thresholds(
         raise StaleVersion(await store.current(), None)
 
     try:
-        (saved, what), reached = _with_store(settings, work, nats=True)
+        (saved, what), reached = _with_store(settings, queues, work, nats=True)
     except InvalidThresholds as e:
         fail("; ".join(p.msg for p in e.problems))
     except StaleVersion as e:
