@@ -110,8 +110,13 @@ class Facts:
         )
         async with self.engine.connect() as conn:
             found = [dict(r._mapping) for r in await conn.execute(q)]
-        samples = (sample_from_decision(r, policy, r["answer_correct"]) for r in found)
-        return [s for s in samples if s is not None]
+
+        def convert() -> list[Sample]:
+            samples = (sample_from_decision(r, policy, r["answer_correct"]) for r in found)
+            return [s for s in samples if s is not None]
+
+        # One validated model per decision of the period: off the event loop.
+        return await asyncio.to_thread(convert)
 
 
 class EvalSamples:
