@@ -139,7 +139,8 @@ class DenseIndex:
         """``first``: the entries embedded before all others; once they all exist the index
         is ``usable`` (the agent ranks with the vectors there are)."""
         self._keys = list(keys)
-        self._first = sorted(set(first))
+        # An array, not a list: ``usable`` indexes with it at every question.
+        self._first = np.unique(np.asarray(first, dtype=np.int64))
         self._texts = list(texts)
         self._make_embedder = embedder
         self._embedder: Embedder | None = None
@@ -170,12 +171,12 @@ class DenseIndex:
     @property
     def usable(self) -> bool:
         """Every entry of ``first`` has its vector (always true once complete)."""
-        return bool(self.ready[self._first].all()) if self._first else self.complete
+        return bool(self.ready[self._first].all()) if len(self._first) else self.complete
 
     def fill_order(self) -> list[int]:
         """The order the indexer embeds entries in: ``first`` before the rest (the index
         becomes usable early), short texts first within each (the ready fraction rises fast)."""
-        first = set(self._first)
+        first = set(self._first.tolist())
         return sorted(range(len(self._keys)), key=lambda i: (i not in first, len(self._texts[i])))
 
     @property
