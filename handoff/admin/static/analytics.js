@@ -438,27 +438,17 @@
   }
 
   function start() {
-    ['signed-out', 'signed-out-text', 'days', 'range', 'page-status', 'resolution-rate', 'resolution-text',
-     'volume-chart', 'volume-rows', 'reasons-chart', 'reasons-rows', 'response-rows', 'gaps-rows',
-     'gaps-empty', 'gaps-csv', 'analytics-view', 'labels-rows', 'labels-text'].forEach(function (id) {
-      el[id] = document.getElementById(id);
+    var ids = {
+      signedOut: 'signed-out', signedOutText: 'signed-out-text', days: 'days', range: 'range',
+      status: 'page-status', rate: 'resolution-rate', rateText: 'resolution-text',
+      volumeChart: 'volume-chart', volumeRows: 'volume-rows', reasonsChart: 'reasons-chart',
+      reasonsRows: 'reasons-rows', responseRows: 'response-rows', gapsRows: 'gaps-rows',
+      gapsEmpty: 'gaps-empty', csv: 'gaps-csv', view: 'analytics-view', labelsRows: 'labels-rows',
+      labelsText: 'labels-text'
+    };
+    Object.keys(ids).forEach(function (key) {
+      el[key] = document.getElementById(ids[key]);
     });
-    el.signedOut = el['signed-out'];
-    el.signedOutText = el['signed-out-text'];
-    el.status = el['page-status'];
-    el.rate = el['resolution-rate'];
-    el.rateText = el['resolution-text'];
-    el.volumeChart = el['volume-chart'];
-    el.volumeRows = el['volume-rows'];
-    el.reasonsChart = el['reasons-chart'];
-    el.reasonsRows = el['reasons-rows'];
-    el.responseRows = el['response-rows'];
-    el.gapsRows = el['gaps-rows'];
-    el.gapsEmpty = el['gaps-empty'];
-    el.csv = el['gaps-csv'];
-    el.view = el['analytics-view'];
-    el.labelsRows = el['labels-rows'];
-    el.labelsText = el['labels-text'];
     el.days.addEventListener('change', load);
     N.onLanguageSwitch(function (lang) {
       applyLanguage(lang, true);
