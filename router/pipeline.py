@@ -183,15 +183,17 @@ class Pipeline:
             log.exception("triage failed for message %s", intake.message_id)
             return None, AgentFailure.ERROR
 
+    def _answered(self, queue: str) -> Availability | None:
+        """When a person of ``queue`` answers, as of now (None: not known)."""
+        return None if self.availability is None else self.availability(queue, self.clock())
+
     async def _one(self, intake: Intake, state: ConversationState, policy: Policy) -> Outcome:
         started = time.perf_counter()
         # A message soon after the case was resolved reopens it: back to the person.
-        reopening = (
-            state.owner is Owner.AI
-            and intake.open_ticket is not None
-            and intake.open_ticket.resolved
-        )
-        if reopening:
+        ticket = intake.open_ticket
+        resolved = ticket is not None and ticket.resolved
+        reopened = ticket if state.owner is Owner.AI and resolved else None
+        if reopened is not None:
             state = after(state, owner=Owner.HUMAN)
         assessment: Assessment | None = None
         failure: AgentFailure | None = None
@@ -223,24 +225,16 @@ class Pipeline:
             language=language,
             disclosed=state.disclosed,
             case_number=case_number,
-            availability=(
-                self.availability(decision.queue, self.clock())
-                if self.availability is not None and case_number is not None
-                else None
-            ),
+            availability=None if case_number is None else self._answered(decision.queue),
         )
-        if reopening and intake.open_ticket is not None:
+        if reopened is not None:
             outgoing = Outgoing(
                 Role.SYSTEM,
                 phrases.reopened_ack(
                     language,
-                    intake.open_ticket.case_number,
+                    reopened.case_number,
                     urgent=decision.urgent,
-                    availability=(
-                        self.availability(intake.open_ticket.queue, self.clock())
-                        if self.availability is not None
-                        else None
-                    ),
+                    availability=self._answered(reopened.queue),
                 ),
             )
         match decision.action:
