@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from handoff.transitions import Action, Change, NotAllowed, Status, apply
+from handoff.transitions import ACTIVE, Action, Change, NotAllowed, Status, apply
 
 OPEN, CLAIMED, WAITING, RESOLVED = (Status.OPEN, Status.CLAIMED, Status.WAITING, Status.RESOLVED)
 
@@ -83,3 +83,10 @@ def test_an_admin_may_take_a_claimed_ticket_over_but_not_reply_past_the_claim() 
     assert apply(Action.CLAIM, CLAIMED, "ville", "boss", admin=True) == Change(CLAIMED, "boss")
     with pytest.raises(NotAllowed):
         apply(Action.REPLY, CLAIMED, "ville", "boss", admin=True)
+
+
+def test_the_router_adds_messages_to_the_same_tickets_the_console_calls_active() -> None:
+    # router.store keeps its own literal (the router does not import handoff); they must agree.
+    from router.store import OPEN_TICKET_STATUSES
+
+    assert set(OPEN_TICKET_STATUSES) == set(ACTIVE)
