@@ -76,6 +76,12 @@ class FirstResponse(BaseModel):
     by_queue: dict[str, ResponseTimes]
 
 
+def share(part: int, whole: int) -> float | None:
+    """``part / whole`` to four decimals, as every share the admin figures show; None of
+    nothing."""
+    return round(part / whole, 4) if whole else None
+
+
 def _counts(values: Iterable[str]) -> dict[str, int]:
     # Largest first, then by name: the order a table and a bar chart show them in.
     return dict(sorted(Counter(values).items(), key=lambda kv: (-kv[1], kv[0])))
@@ -109,7 +115,7 @@ def resolution(facts: Sequence[MessageFact]) -> Resolution:
         messages=len(triaged),
         answered=len(answers),
         resolved=resolved,
-        rate=round(resolved / len(triaged), 4) if triaged else None,
+        rate=share(resolved, len(triaged)),
     )
 
 
@@ -174,16 +180,12 @@ def label_figures(labels: Sequence[tuple[bool | None, bool | None]]) -> LabelFig
     """From (department_correct, answer_correct) per labelled ticket; None: not judged."""
     departments = [d for d, _ in labels if d is not None]
     answers = [a for _, a in labels if a is not None]
-
-    def rate(values: list[bool]) -> float | None:
-        return round(sum(values) / len(values), 4) if values else None
-
     return LabelFigures(
         labelled=len(labels),
         department_judged=len(departments),
         department_right=sum(departments),
-        department_rate=rate(departments),
+        department_rate=share(sum(departments), len(departments)),
         answer_judged=len(answers),
         answer_right=sum(answers),
-        answer_rate=rate(answers),
+        answer_rate=share(sum(answers), len(answers)),
     )

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.evaluate import Outcome as EvalOutcome
+from handoff.analytics import share
 from handoff.thresholds import Thresholds
 from router.decide import Action, ClarifyKind, HandoffReason
 from router.policy import Policy
@@ -148,7 +149,7 @@ def precision(samples: Iterable[Sample], candidate: Thresholds, source: Source) 
     judged = [s.correct for s in samples if s.correct is not None and would_answer(s, candidate)]
     right = sum(1 for c in judged if c)
     return Precision(
-        value=round(right / len(judged), 4) if judged else None,
+        value=share(right, len(judged)),
         source=source,
         samples=len(judged),
         enough_data=len(judged) >= MIN_PRECISION_SAMPLES,
@@ -209,10 +210,6 @@ def observed_days(since: datetime, until: datetime, first: datetime | None) -> i
     return max(1, math.ceil((until - start).total_seconds() / 86400))
 
 
-def _share(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
-
-
 def _per_day(n: int, days: int) -> float:
     return round(n / max(days, 1), 2)
 
@@ -230,7 +227,7 @@ def simulate(
     return Outcome(
         messages=len(recorded),
         answered=answered,
-        answered_share=_share(answered, len(recorded)),
+        answered_share=share(answered, len(recorded)),
         precision=best_precision(recorded, evaluated, candidate),
         tickets=tickets,
         tickets_per_day=_per_day(tickets, days),
@@ -254,7 +251,7 @@ def by_queue(
                 always_handoff=q in candidate.always_handoff,
                 messages=len(mine),
                 answered=answered,
-                answered_share=_share(answered, len(mine)),
+                answered_share=share(answered, len(mine)),
                 tickets=tickets[q],
                 tickets_per_day=_per_day(tickets[q], days),
             )
