@@ -144,11 +144,11 @@ def eval_command(
     if agent not in ("offline", "noop"):
         fail(f"unknown agent {agent!r}: use offline or noop")
     docs = _read_kb_files(kb)
-    qs = _read_questions(questions)
+    qs = read_questions(questions)
     _check_expected(qs, docs)
     if sweep:
         chart = _chart_path(chart)
-    policy = _eval_policy()
+    policy = eval_policy()
     triage, result = _run_questions(
         agent, docs, kb, qs, policy, threshold, cache=not no_cache, dense=not lexical_only
     )
@@ -218,7 +218,8 @@ def _read_file(path: Path) -> str:
         fail(f"{path}: cannot read: {e.strerror or e}")
 
 
-def _read_questions(path: Path) -> list[Question]:
+def read_questions(path: Path) -> list[Question]:
+    """A questions JSONL file (data/README.md format); exits with code 2 on bad input."""
     from agents.evaluate import Question
     from agents.knowledge.ingest import SourceError, read_jsonl
 
@@ -253,7 +254,8 @@ def _user_cache() -> Path:
     return Path(base) / "neuvonta" / "vectors"
 
 
-def _eval_policy() -> Policy:
+def eval_policy() -> Policy:
+    """The router's default policy under the current settings (threshold, queues)."""
     from handoff.queues import default_policy
     from router.cli_support import queues_of
     from router.settings import Settings
@@ -290,6 +292,16 @@ def _eval_agent(
         docs, vector_cache=cache if dense else None, dense=dense, embedder=embedder
     )
     _wait_ready(agent)
+    return agent
+
+
+def offline_eval_agent(kb: Sequence[Path]) -> OfflineAgent:
+    """The offline agent ``neuvonta eval --kb …`` measures (dense, vectors in the user cache),
+    every vector there: for the benches that measure it further (bench.dense_stages, …)."""
+    from agents.offline import OfflineAgent
+
+    agent = _eval_agent("offline", _read_kb_files(kb), kb, _user_cache(), dense=True)
+    assert isinstance(agent, OfflineAgent)
     return agent
 
 

@@ -42,20 +42,18 @@ def stages(first: int, total: int) -> list[tuple[str, int]]:
 
 
 def measure(data: Path) -> list[dict[str, object]]:
-    from agents.cli import _eval_agent, _eval_policy, _read_kb_files, _read_questions, _user_cache
+    from agents.cli import eval_policy, offline_eval_agent, read_questions
     from agents.evaluate import evaluate
-    from agents.offline import OfflineAgent
 
-    kb = [data / "kb" / PTV]
-    agent = _eval_agent("offline", _read_kb_files(kb), kb, _user_cache(), dense=True)
-    assert isinstance(agent, OfflineAgent) and agent.dense is not None
+    agent = offline_eval_agent([data / "kb" / PTV])
+    assert agent.dense is not None
     dense = agent.dense
     if not dense.complete:
         raise SystemExit(f"dense indexing failed: {dense.error}")
     order = dense.fill_order()
-    policy = _eval_policy()
+    policy = eval_policy()
     question_sets = {
-        name: _read_questions(SYNTHETIC / path if name == "synthetic-ptv" else data / path)
+        name: read_questions(SYNTHETIC / path if name == "synthetic-ptv" else data / path)
         for name, path in SETS
     }
     out: list[dict[str, object]] = []

@@ -181,18 +181,18 @@ def run_set(s: EvalSet, data: Path, *, cache: bool) -> dict[str, Figures]:
     """The offline agent as ``neuvonta eval`` runs it, then the baseline on the same input."""
     from agents.cli import (
         _check_expected,
-        _eval_policy,
         _read_kb_files,
-        _read_questions,
         _run_questions,
+        eval_policy,
+        read_questions,
     )
     from agents.evaluate import evaluate
 
     kb = [data / "kb" / s.kb]
     docs = _read_kb_files(kb)
-    qs = _read_questions(data / "eval" / s.questions)
+    qs = read_questions(data / "eval" / s.questions)
     _check_expected(qs, docs)
-    policy = _eval_policy()
+    policy = eval_policy()
     _, offline = _run_questions("offline", docs, kb, qs, policy, None, cache=cache, dense=True)
     baseline = asyncio.run(evaluate(Bm25Agent(docs), qs, policy))
     return {"offline agent": offline, "BM25 baseline": baseline}
@@ -236,7 +236,7 @@ def main() -> None:
     check_data(args.data)
     import click
 
-    from agents.cli import FIGURE_KEYS, _eval_policy
+    from agents.cli import FIGURE_KEYS, eval_policy
 
     results: dict[str, dict[str, Figures]] = {}
     try:
@@ -246,7 +246,7 @@ def main() -> None:
     except click.exceptions.Exit as e:  # neuvonta eval's own error, already printed
         raise SystemExit(e.exit_code) from e
     caption = (
-        f"default policy (threshold {_eval_policy().default_threshold:g}) · "
+        f"default policy (threshold {eval_policy().default_threshold:g}) · "
         f"{datetime.now(UTC):%Y-%m-%d} · {os.cpu_count()} cores · python -m bench.eval_table"
     )
     if args.json:

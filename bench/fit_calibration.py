@@ -30,21 +30,20 @@ def main() -> None:
 
     from agents import retrieval
     from agents.base import Intent
-    from agents.cli import _eval_agent, _eval_policy, _read_kb_files, _read_questions, _user_cache
+    from agents.cli import eval_policy, offline_eval_agent, read_questions
     from agents.evaluate import Question, evaluate, fit_calibration
 
-    kb = [args.data / "kb" / PTV]
-    agent = _eval_agent("offline", _read_kb_files(kb), kb, _user_cache(), dense=True)
-    clinc = _read_questions(args.data / "eval/clinc-oos-val.questions.jsonl")
+    agent = offline_eval_agent([args.data / "kb" / PTV])
+    clinc = read_questions(args.data / "eval/clinc-oos-val.questions.jsonl")
     fit_set = [
-        *_read_questions(SYNTHETIC / "synthetic-ptv.questions.jsonl"),
+        *read_questions(SYNTHETIC / "synthetic-ptv.questions.jsonl"),
         *(q for q in clinc if int(q.id.rsplit("-", 1)[-1]) < 50),
     ]
     held_out = {
-        "municipal-dev": _read_questions(args.data / "eval/municipal-dev.questions.jsonl"),
+        "municipal-dev": read_questions(args.data / "eval/municipal-dev.questions.jsonl"),
         "clinc 050-099": [q for q in clinc if int(q.id.rsplit("-", 1)[-1]) >= 50],
     }
-    policy = _eval_policy()
+    policy = eval_policy()
 
     def rows(qs: list[Question]) -> list[tuple[dict[str, float], bool]]:
         report = asyncio.run(evaluate(agent, qs, policy))
