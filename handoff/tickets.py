@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from handoff.labels import AiLabel, LabelStore
 from handoff.queues import DEFAULT_QUEUES, Queue, by_name
-from handoff.transitions import ACTIVE, Action, Change, NotAllowed, Status, apply
+from handoff.transitions import ACTIVE, Action, NotAllowed, Status, apply
 from router import subjects
 from router.bus import EventPublisher
 from router.conversations import Conversations, StaffMessageView
@@ -361,9 +361,9 @@ class TicketService:
         now: datetime,
         values: dict[str, Any] | None = None,
         event: dict[str, Any] | None = None,
-    ) -> tuple[Any, Change]:
+    ) -> Any:
         """Apply ``action`` inside ``conn``'s transaction and record it; returns the ticket
-        row as it was (with its conversation's channel and address) and the change."""
+        row as it was (with its conversation's channel and address)."""
         t, c = TICKET.c, CONVERSATION.c
         row = (
             await conn.execute(
@@ -390,9 +390,7 @@ class TicketService:
             change = apply(action, Status(row.status), row.owner, by, admin=admin)
         except NotAllowed as e:
             raise TicketConflict(e.reason) from None
-        if action is Action.NOTE:
-            pass  # the timeline entry is all there is
-        else:
+        if action is not Action.NOTE:  # a note: the timeline entry is all there is
             extra = dict(values or {})
             if change.owner != row.owner:  # claimed, taken over, claimed by replying, or freed
                 extra["claimed_at"] = now if change.owner else None
@@ -418,7 +416,7 @@ class TicketService:
                 **(event or {}),
             )
         )
-        return row, change
+        return row
 
     async def _announce(self, ticket_id: int, change: str, *queues: str) -> None:
         """Tell the consoles (live view) that a ticket changed; best effort."""
@@ -440,7 +438,7 @@ class TicketService:
         allowed: Collection[str] | None = None,
     ) -> TicketDetail:
         async with self.engine.begin() as conn:
-            row, _ = await self._change(
+            row = await self._change(
                 conn, ticket_id, Action.CLAIM, by, admin=admin, allowed=allowed, now=self.clock()
             )
         await self._announce(ticket_id, Action.CLAIM, row.queue)
@@ -464,7 +462,7 @@ class TicketService:
         now = self.clock()
         message_id = new_id()
         async with self.engine.begin() as conn:
-            row, _ = await self._change(
+            row = await self._change(
                 conn,
                 ticket_id,
                 Action.REPLY,
@@ -531,7 +529,7 @@ class TicketService:
     ) -> TicketDetail:
         """An internal note: for colleagues in the timeline, never for the resident."""
         async with self.engine.begin() as conn:
-            row, _ = await self._change(
+            row = await self._change(
                 conn,
                 ticket_id,
                 Action.NOTE,
@@ -564,7 +562,7 @@ class TicketService:
             ).scalar_one_or_none()
             if current == to_queue:
                 raise TicketConflict("The ticket is already in that queue.")
-            row, _ = await self._change(
+            row = await self._change(
                 conn,
                 ticket_id,
                 Action.TRANSFER,
@@ -589,7 +587,7 @@ class TicketService:
         """Close the case; the conversation goes back to the AI for new questions."""
         now = self.clock()
         async with self.engine.begin() as conn:
-            row, _ = await self._change(
+            row = await self._change(
                 conn,
                 ticket_id,
                 Action.RESOLVE,
@@ -637,7 +635,7 @@ class TicketService:
             if other is not None:
                 # One case at a time per conversation: the router adds messages to that one.
                 raise TicketConflict(f"The conversation has another open ticket, {other}.")
-            row, _ = await self._change(
+            row = await self._change(
                 conn,
                 ticket_id,
                 Action.REOPEN,
