@@ -129,10 +129,9 @@ def would_answer(sample: Sample, candidate: Thresholds) -> bool:
     return threshold < 1.0 and sample.confidence >= threshold
 
 
-def _goes_to_person(sample: Sample, candidate: Thresholds) -> bool:
-    if not sample.gated:
-        return sample.ticket
-    return not would_answer(sample, candidate)
+def _goes_to_person(sample: Sample, answers: bool) -> bool:
+    """``answers``: ``would_answer(sample, candidate)``, worked out once per sample."""
+    return not answers if sample.gated else sample.ticket
 
 
 class Precision(BaseModel):
@@ -222,8 +221,9 @@ def simulate(
     evaluated: Sequence[Sample] | None = None,
 ) -> Outcome:
     """The figures for ``candidate`` over ``recorded`` (messages of ``days`` days)."""
-    answered = sum(would_answer(s, candidate) for s in recorded)
-    tickets = sum(_goes_to_person(s, candidate) for s in recorded)
+    says = [would_answer(s, candidate) for s in recorded]
+    answered = sum(says)
+    tickets = sum(_goes_to_person(s, a) for s, a in zip(recorded, says, strict=True))
     return Outcome(
         messages=len(recorded),
         answered=answered,
@@ -239,24 +239,27 @@ def by_queue(
     recorded: Sequence[Sample], candidate: Thresholds, queues: Sequence[str], *, days: int
 ) -> list[QueueOutcome]:
     """Per queue: its messages and their answers (by topic), and the tickets it would get."""
-    tickets = Counter(s.ticket_queue for s in recorded if _goes_to_person(s, candidate))
-    out = []
-    for q in queues:
-        mine = [s for s in recorded if s.topic_queue == q]
-        answered = sum(would_answer(s, candidate) for s in mine)
-        out.append(
-            QueueOutcome(
-                queue=q,
-                threshold=threshold_of(candidate, q),
-                always_handoff=q in candidate.always_handoff,
-                messages=len(mine),
-                answered=answered,
-                answered_share=share(answered, len(mine)),
-                tickets=tickets[q],
-                tickets_per_day=_per_day(tickets[q], days),
-            )
+    messages: Counter[str] = Counter()
+    answered: Counter[str] = Counter()
+    tickets: Counter[str] = Counter()
+    for s in recorded:  # one pass, each sample's answer worked out once
+        says = would_answer(s, candidate)
+        messages[s.topic_queue] += 1
+        answered[s.topic_queue] += says
+        tickets[s.ticket_queue] += _goes_to_person(s, says)
+    return [
+        QueueOutcome(
+            queue=q,
+            threshold=threshold_of(candidate, q),
+            always_handoff=q in candidate.always_handoff,
+            messages=messages[q],
+            answered=answered[q],
+            answered_share=share(answered[q], messages[q]),
+            tickets=tickets[q],
+            tickets_per_day=_per_day(tickets[q], days),
         )
-    return out
+        for q in queues
+    ]
 
 
 def curve(
