@@ -32,6 +32,7 @@ class CountingEmbedder:
 
     def __init__(self) -> None:
         self.passages = 0
+        self.texts: list[str] = []  # every passage text embedded, in order
 
     def _vec(self, text: str) -> Matrix:
         seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
@@ -43,6 +44,7 @@ class CountingEmbedder:
 
     def passage(self, texts: Sequence[str]) -> Matrix:
         self.passages += len(texts)
+        self.texts.extend(texts)
         return np.stack([self._vec(t) for t in texts])
 
 
@@ -157,6 +159,11 @@ def test_titles_and_first_passages_are_embedded_first(subset: list[Document]) ->
     assert {i for i in first if i >= n} == set(range(n, n + len(agent.titles)))
     assert all(agent.passages[i].index == 0 for i in first if i < n)
     assert all(i < n and agent.passages[i].index > 0 for i in order[len(first) :])
+    # The indexer embedded them in that order.
+    embedder = agent.dense.embedder()
+    assert isinstance(embedder, CountingEmbedder)
+    texts = [p.indexed_text for p in agent.passages] + [t.text for t in agent.titles]
+    assert embedder.texts == [texts[i] for i in order]
 
 
 async def test_dense_ranking_joins_once_titles_and_first_passages_exist(
