@@ -6,7 +6,7 @@ them as ground truth for the AI's drafts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -97,14 +97,6 @@ class LabelStore:
                 .order_by(LABEL_CHANGE.c.id)
             )
             return [_label(r) for r in found]
-
-    async def all(self, ticket_ids: Sequence[int] | None = None) -> dict[int, AiLabel]:
-        """The current labels (of these tickets), by ticket id."""
-        q = select(LABEL)
-        if ticket_ids is not None:
-            q = q.where(LABEL.c.ticket_id.in_(list(ticket_ids)))
-        async with self.engine.connect() as conn:
-            return {r.ticket_id: _label(r) for r in await conn.execute(q)}
 
 
 async def _upsert(conn: AsyncConnection, ticket_id: int, values: Mapping[str, Any]) -> None:
