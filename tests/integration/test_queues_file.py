@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from typer.testing import CliRunner
 
@@ -23,6 +26,8 @@ from tests.integration.harness import (
     rows,
     services,
 )
+
+HKI = ZoneInfo("Europe/Helsinki")
 
 QUEUES = """
 [[queue]]
@@ -75,6 +80,7 @@ async def test_a_ticket_goes_to_the_configured_queue_and_the_resident_hears_its_
         task = asyncio.create_task(run.run())
         try:
             await asyncio.wait_for(run.ready.wait(), 10)
+            sent = datetime.now(HKI)
             await svc.publisher.publish(
                 MessageReceived(
                     channel=Channel.SMS,
@@ -84,14 +90,22 @@ async def test_a_ticket_goes_to_the_configured_queue_and_the_resident_hears_its_
                 )
             )
             await eventually(lambda: _some(replies), what="the handoff notice")
+            got = datetime.now(HKI)
         finally:
             run.stop()
             await asyncio.wait_for(task, 10)
         (ticket,) = await rows(svc, "ticket")
         assert ticket["queue"] == "tekninen"
-        # Open round the clock with a 30-minute target: the notice promises a time today.
+        # Open round the clock with a 30-minute target: the notice promises half an hour on.
         assert ticket["case_number"] in replies[0].text
-        assert "klo" in replies[0].text
+        promised = re.search(
+            r"Pyrimme vastaamaan viimeistään (tänään|huomenna) klo (\d{1,2})\.(\d{2})\.",
+            replies[0].text,
+        )
+        assert promised is not None, replies[0].text
+        day = sent.date() + timedelta(days=promised[1] == "huomenna")
+        due = datetime(day.year, day.month, day.day, int(promised[2]), int(promised[3]), tzinfo=HKI)
+        assert sent + timedelta(minutes=29) < due <= got + timedelta(minutes=30)
 
 
 async def _some(items: list[ReplyRequested]) -> bool:
