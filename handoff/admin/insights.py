@@ -18,15 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from agents.base import TriageAgent
 from agents.evaluate import Question, evaluate, load_questions
 from handoff.analytics import MessageFact, TicketFact
+from handoff.labels import LABEL
 from handoff.whatif import Sample, sample_from_decision, sample_from_eval
 from router.policy import Policy
-from router.tables import AiLabelRow, ConversationRow, DecisionRow, MessageRow, TicketRow
+from router.tables import ConversationRow, DecisionRow, MessageRow, TicketRow
 
 DECISION = DecisionRow.__table__  # type: ignore[attr-defined]
 MESSAGE = MessageRow.__table__  # type: ignore[attr-defined]
 CONVERSATION = ConversationRow.__table__  # type: ignore[attr-defined]
 TICKET = TicketRow.__table__  # type: ignore[attr-defined]
-LABEL = AiLabelRow.__table__  # type: ignore[attr-defined]
 # An admin's evaluation questions (the ``neuvonta eval --questions`` format) in the data
 # folder: the what-if's precision before people have labelled enough tickets.
 EVAL_QUESTIONS = "whatif.questions.jsonl"
