@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from agents.e5_model import E5File, default_model_path
+from agents.e5_model import E5File, default_model_path, open_model
 
 Matrix = npt.NDArray[np.float32]
 Precision = Literal["exact", "int8"]
@@ -172,7 +172,7 @@ class OnnxE5:
     ) -> None:
         import onnxruntime as ort
 
-        self.model = E5File(source or default_model_path())
+        self.model = open_model(source or default_model_path())
         self.tokenizer = self.model.tokenizer
         key = model_key(self.model.path)
         path = (cache_dir or default_cache_dir()) / f"e5-small-{precision}-{key}.onnx"
