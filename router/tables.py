@@ -236,9 +236,9 @@ class AiLabelChangeRow(SQLModel, table=True):
 
 
 class TicketEventRow(SQLModel, table=True):
-    """One thing that happened to a ticket (``handoff.workflow``): every status change, each
-    transfer and internal note, with who and when. Notes are for staff only: nothing here is
-    ever sent to the resident."""
+    """One thing that happened to a ticket (``handoff.tickets``; rules in
+    ``handoff.transitions``): every status change, each transfer and internal note, with who
+    and when. Notes are for staff only: nothing here is ever sent to the resident."""
 
     __tablename__ = "ticket_event"
 
