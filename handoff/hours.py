@@ -128,10 +128,10 @@ def add_open_time(hours: WorkingHours, start: datetime, duration: timedelta) -> 
 
 def availability(hours: WorkingHours, target: timedelta, now: datetime) -> Availability | None:
     """What the resident is told about when a person answers (None: nothing to promise)."""
-    here = local(hours, now)
-    if is_open(hours, now):
-        return Availability(open_now=True, at=add_open_time(hours, now, target), now=here)
     opens = next_opening(hours, now)
     if opens is None:
         return None
+    here = local(hours, now)
+    if opens.astimezone(UTC) == now.astimezone(UTC):  # open now (as in is_open)
+        return Availability(open_now=True, at=add_open_time(hours, now, target), now=here)
     return Availability(open_now=False, at=opens, now=here)
