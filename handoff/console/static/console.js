@@ -1089,10 +1089,6 @@
     else el.labelState.textContent = t('labelNone');
   }
 
-  function queueName(name) {
-    return name ? queueLabel(name) : t('none');
-  }
-
   function renderTimeline(entries) {
     el.timeline.textContent = '';
     (Array.isArray(entries) ? entries : []).forEach(function (e) {
@@ -1107,8 +1103,8 @@
       var kinds = t('kinds') || {};
       var template = Object.prototype.hasOwnProperty.call(kinds, e.kind) ? kinds[e.kind] : String(e.kind);
       var what = template
-        .replace('{from_queue}', queueName(e.from_queue))
-        .replace('{to_queue}', queueName(e.to_queue));
+        .replace('{from_queue}', queueLabel(e.from_queue))
+        .replace('{to_queue}', queueLabel(e.to_queue));
       if (e.from_status && e.to_status && e.from_status !== e.to_status) {
         what += ' (' + t('changeStatus', { from: lookup('st', e.from_status), to: lookup('st', e.to_status) }) + ')';
       }
