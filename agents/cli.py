@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -250,8 +249,9 @@ def _chart_path(chart: Path | None) -> Path:
 
 
 def _user_cache() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "neuvonta" / "vectors"
+    from agents.e5_onnx import user_cache_dir
+
+    return user_cache_dir() / "vectors"
 
 
 def eval_policy() -> Policy:

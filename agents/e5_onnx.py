@@ -34,12 +34,17 @@ QUERY_PREFIX = "query: "
 PASSAGE_PREFIX = "passage: "
 
 
+def user_cache_dir() -> Path:
+    """The user's Neuvonta cache, ``$XDG_CACHE_HOME/neuvonta`` (``~/.cache/neuvonta``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "neuvonta"
+
+
 def default_cache_dir() -> Path:
     """``NEUVONTA_MODEL_DIR``, else the user's cache (``$XDG_CACHE_HOME/neuvonta/models``)."""
     if configured := os.environ.get("NEUVONTA_MODEL_DIR"):
         return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "neuvonta" / "models"
+    return user_cache_dir() / "models"
 
 
 def model_key(source: Path) -> str:
