@@ -1,6 +1,6 @@
 """Answers as the dense vectors arrive: the dev figures at each stage of the vector indexer.
 
-    python -m bench.dense_stages [--markdown] [--data ../shared/data]
+    python -m bench.dense_stages [--data ../shared/data]
 
 After a start on a new knowledge base the agent ranks lexically until every title and first
 passage has its e5 vector (the indexer embeds those first), then with the vectors there are.
@@ -108,7 +108,6 @@ def markdown(rows: list[dict[str, object]]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with eval/ and kb/")
-    ap.add_argument("--markdown", action="store_true", help="a Markdown table (the default)")
     args = ap.parse_args()
     check_data(args.data)
     print(markdown(measure(args.data)))
