@@ -172,15 +172,12 @@ class RouterStore:
                     )
                 ).scalars()
             )
-            tickets = await self._open_tickets(conn, {c.id for c in conversations.values()})
-            tickets = {
-                **await self._recently_resolved(
-                    conn,
-                    {c.id for c in conversations.values() if c.owner is Owner.AI} - set(tickets),
-                    since=now - self.reopen_within,
-                ),
-                **tickets,
-            }
+            tickets = await self._open_tickets(
+                conn,
+                {c.id for c in conversations.values()},
+                reopenable={c.id for c in conversations.values() if c.owner is Owner.AI},
+                since=now - self.reopen_within,
+            )
         return [
             Intake(
                 event=e,
@@ -224,34 +221,36 @@ class RouterStore:
         }
 
     async def _open_tickets(
-        self, conn: AsyncConnection, conversation_ids: set[str]
+        self,
+        conn: AsyncConnection,
+        conversation_ids: set[str],
+        *,
+        reopenable: set[str],
+        since: datetime,
     ) -> dict[str, OpenTicket]:
+        """Each conversation's open ticket; else, for the ``reopenable`` ones, the latest
+        ticket resolved since ``since`` (one query for both)."""
         t = TICKET.c
         rows = await conn.execute(
-            select(t.conversation_id, t.id, t.case_number, t.queue)
-            .where(t.conversation_id.in_(conversation_ids), t.status.in_(OPEN_TICKET_STATUSES))
-            .order_by(t.id)
-        )
-        return {r.conversation_id: OpenTicket(r.id, r.case_number, r.queue) for r in rows}
-
-    async def _recently_resolved(
-        self, conn: AsyncConnection, conversation_ids: set[str], *, since: datetime
-    ) -> dict[str, OpenTicket]:
-        """The latest ticket of each conversation resolved since ``since``."""
-        if not conversation_ids:
-            return {}
-        t = TICKET.c
-        rows = await conn.execute(
-            select(t.conversation_id, t.id, t.case_number, t.queue)
+            select(t.conversation_id, t.id, t.case_number, t.queue, t.status)
             .where(
                 t.conversation_id.in_(conversation_ids),
-                t.status == "resolved",
-                t.resolved_at >= since,
+                or_(
+                    t.status.in_(OPEN_TICKET_STATUSES),
+                    (t.status == "resolved") & (t.resolved_at >= since),
+                ),
             )
             .order_by(t.resolved_at, t.id)
         )
+        found: dict[str, OpenTicket] = {}
+        resolved: dict[str, OpenTicket] = {}
+        for r in rows:
+            was_resolved = r.status == "resolved"
+            into = resolved if was_resolved else found
+            into[r.conversation_id] = OpenTicket(r.id, r.case_number, r.queue, was_resolved)
         return {
-            r.conversation_id: OpenTicket(r.id, r.case_number, r.queue, resolved=True) for r in rows
+            **{c: ticket for c, ticket in resolved.items() if c in reopenable},
+            **found,
         }
 
     async def record(self, outcomes: Sequence[Outcome]) -> list[Event]:
