@@ -69,6 +69,14 @@ def test_the_whatif_table_follows_the_form_before_saving(
         expect(answered).to_have_text(re.compile(r"→ 0\s%$"), timeout=TIMEOUT)
         assert answered.inner_text() != at_zero
         expect(summary).to_contain_text("tekoäly vastaisi 0\u00a0%")
+        # Leaving the field (its change event) or typing a note leaves the candidate as it
+        # was: no new replay of every message.
+        asked: list[str] = []
+        page.on("request", lambda r: asked.append(r.url) if "/api/admin/whatif" in r.url else None)
+        default.press("Tab")
+        page.locator("#note").fill("vain muistiinpano")
+        page.wait_for_timeout(600)
+        assert asked == []
         expect(page.locator("#whatif-chart svg[role='img']")).to_be_visible()
         expect(page.locator("#whatif-chart svg title")).to_have_text(
             "Tekoälyn vastausosuus ja osuvuus eri rajoilla"

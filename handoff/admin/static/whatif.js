@@ -127,7 +127,8 @@
   };
 
   var el = {};
-  var state = { data: null, status: null, timer: null, seq: 0 };
+  // asked: the query of the last request (undefined after a failure); force: ask even so.
+  var state = { data: null, status: null, timer: null, seq: 0, asked: undefined, force: false };
 
   function lang() {
     var l = document.documentElement.lang;
@@ -182,7 +183,10 @@
     return params.toString();
   }
 
-  function schedule() {
+  /* force (true): ask even when the candidate is as last asked (after admin.js renders:
+   * a load, a save, a language); an event argument is not true. */
+  function schedule(force) {
+    if (force === true) state.force = true;
     if (state.timer) clearTimeout(state.timer);
     state.timer = setTimeout(refresh, 250);
   }
@@ -191,6 +195,11 @@
     state.timer = null;
     if (document.getElementById('admin-view').hidden) return;
     var query = candidateQuery();
+    // An edit's input and change events, or typing a note, leave the candidate as it was:
+    // the server would replay every message of the period again for the same figures.
+    if (!state.force && query === state.asked) return;
+    state.force = false;
+    state.asked = query;
     if (query === null) {
       state.status = 'invalid';
       render();
@@ -208,6 +217,7 @@
       },
       function () {
         if (seq !== state.seq) return;
+        state.asked = undefined; // the next edit asks again
         state.status = 'failed';
         render();
       }
@@ -329,7 +339,7 @@
     // After a load or save the form holds new values; after a language switch, new words.
     el.form.addEventListener('neuvonta:rendered', function () {
       render();
-      schedule();
+      schedule(true);
     });
     render();
   }
