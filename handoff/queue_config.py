@@ -34,8 +34,9 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 LANGUAGES = ("fi", "sv", "en")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 _SPAN = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*-\s*(\d{1,2})(?::(\d{2}))?$")
-_QUEUE_KEYS = {"name", "label", "departments", "first_response_minutes", "hours", "timezone"}
-_QUEUE_KEYS |= {"closed_dates"}
+_QUEUE_KEYS = frozenset(
+    ("name", "label", "departments", "first_response_minutes", "hours", "timezone", "closed_dates")
+)
 
 
 class QueueConfigError(ValueError):
