@@ -15,10 +15,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.eval_table import DEFAULT_DATA, PTV, check_data
+
+if TYPE_CHECKING:
+    from agents.evaluate import Report
 
 SYNTHETIC = Path(__file__).resolve().parents[1] / "tests/unit/agents/data"
 SETS = (
@@ -41,7 +46,15 @@ def stages(first: int, total: int) -> list[tuple[str, int]]:
     ]
 
 
-def measure(data: Path) -> list[dict[str, object]]:
+@dataclass(frozen=True)
+class Stage:
+    label: str
+    ready: float  # share of the vectors there
+    dense: bool  # whether dense ranking has joined
+    reports: dict[str, Report]  # by question set
+
+
+def measure(data: Path) -> list[Stage]:
     from agents.cli import eval_policy, offline_eval_agent, read_questions
     from agents.evaluate import evaluate
 
@@ -56,51 +69,39 @@ def measure(data: Path) -> list[dict[str, object]]:
         name: read_questions(SYNTHETIC / path if name == "synthetic-ptv" else data / path)
         for name, path in SETS
     }
-    out: list[dict[str, object]] = []
+    out: list[Stage] = []
     for label, count in stages(dense.first_count, len(order)):
         print(f"{label} …", file=sys.stderr)
         # The indexer thread has finished: what the agent may use is only this mask.
         dense.ready[:] = False
         dense.ready[order[:count]] = True
-        row: dict[str, object] = {
-            "stage": label,
-            "ready": round(dense.fraction, 3),
-            "dense": dense.usable,
+        reports = {
+            name: asyncio.run(evaluate(agent, qs, policy)) for name, qs in question_sets.items()
         }
-        for name, qs in question_sets.items():
-            row[name] = asyncio.run(evaluate(agent, qs, policy))
-        out.append(row)
+        out.append(Stage(label, round(dense.fraction, 3), dense.usable, reports))
     return out
 
 
-def _pc(r: object) -> str:
-    from agents.evaluate import Report
-
-    assert isinstance(r, Report)
+def _pc(r: Report) -> str:
     return f"{r.answer_precision:.2f} / {r.coverage:.2f}" if r.answer_precision else "– / 0.00"
 
 
-def _far(r: object) -> str:
-    from agents.evaluate import Report
-
-    assert isinstance(r, Report)
+def _far(r: Report) -> str:
     return f"{r.false_answer_rate:.2f}" if r.false_answer_rate is not None else "–"
 
 
-def markdown(rows: list[dict[str, object]]) -> str:
+def markdown(rows: list[Stage]) -> str:
     lines = [
         "| vectors there | share | ranking | municipal-dev P / cov | municipal-dev false "
         "answers | clinc-oos-val false answers | synthetic-ptv P / cov |",
         "|---|---:|---|---:|---:|---:|---:|",
     ]
     for r in rows:
-        ready = r["ready"]
-        assert isinstance(ready, float)
         lines.append(
-            f"| {r['stage']} | {100 * ready:.0f} % | "
-            f"{'dense + lexical' if r['dense'] else 'lexical'} | {_pc(r['municipal-dev'])} | "
-            f"{_far(r['municipal-dev'])} | {_far(r['clinc-oos-val'])} | "
-            f"{_pc(r['synthetic-ptv'])} |"
+            f"| {r.label} | {100 * r.ready:.0f} % | "
+            f"{'dense + lexical' if r.dense else 'lexical'} | {_pc(r.reports['municipal-dev'])} | "
+            f"{_far(r.reports['municipal-dev'])} | {_far(r.reports['clinc-oos-val'])} | "
+            f"{_pc(r.reports['synthetic-ptv'])} |"
         )
     return "\n".join(lines)
 
