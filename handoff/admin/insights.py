@@ -61,7 +61,9 @@ class Facts:
             .where(d.created_at >= since)
         )
         async with self.engine.connect() as conn:
-            return [MessageFact.model_validate(dict(r._mapping)) for r in await conn.execute(q)]
+            found = [dict(r._mapping) for r in await conn.execute(q)]
+        # One validated model per message of the period: off the event loop.
+        return await asyncio.to_thread(lambda: [MessageFact.model_validate(r) for r in found])
 
     async def first_decision_at(self) -> datetime | None:
         async with self.engine.connect() as conn:
