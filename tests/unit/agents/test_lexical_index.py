@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from agents import retrieval
 from agents.base import Document
 from agents.passages import all_passages
 from agents.retrieval import LexicalIndex
@@ -27,3 +29,28 @@ def test_batched_scores_equal_the_plain_cosines_also_for_unknown_words() -> None
     assert not got[2].any()  # no n-gram of "qqqq" is in the index
     assert int(np.argmax(got[0])) == next(i for i, p in enumerate(passages) if p.doc_id == "pool")
     np.testing.assert_allclose(index.scores("dog"), want[3])
+
+
+def test_cached_rows_and_blocks_give_the_plain_cosines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Questions and answer sentences are kept transformed (rows and stacked blocks): hits,
+    repeats within a batch and evictions all give what a fresh transform gives."""
+    monkeypatch.setattr(retrieval, "ROW_CACHE", 20)  # 20 rows, 2 blocks: evictions happen
+    docs = [
+        Document(id="lib", title={"fi": "Kirjasto"}, text={"fi": "Kirjastossa lainataan kirjoja."}),
+        Document(id="dog", title={"en": "Dog parks"}, text={"en": "Dogs run free in dog parks."}),
+    ]
+    index = LexicalIndex(all_passages(docs))
+    vectorizer = index._vectorizer
+
+    def plain(text: str, others: list[str]) -> np.ndarray:
+        m = vectorizer.transform([text, *others])
+        return np.asarray((m[1:] @ m[0].T).toarray().ravel())
+
+    sentences = [f"Lause {i}: koirat ja kirjat, dogs {i % 3}." for i in range(30)]
+    calls = [("koira", sentences[i : i + 3]) for i in range(0, 27, 2)]
+    for text, others in [*calls, *calls[:3], ("kirja", sentences[:3]), ("koira", sentences[:3])]:
+        np.testing.assert_allclose(index.similarity(text, others), plain(text, others), atol=1e-12)
+    queries = ["dog", "lainata kirja", "dog", *sentences[:25]]
+    want = index._by_gram @ vectorizer.transform(queries).T
+    for _ in range(2):  # the second batch from the cache
+        np.testing.assert_allclose(index.scores_many(queries), want.toarray().T, atol=1e-12)
