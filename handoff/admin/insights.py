@@ -141,10 +141,16 @@ class EvalSamples:
         async with self._lock:
             if self._samples is None:
                 agent = await self.agent()
-                # As ``neuvonta eval``: the offline agent's figures once its vectors exist.
-                if (wait := getattr(agent, "wait_ready", None)) is not None:
-                    await asyncio.to_thread(wait, READY_SECONDS)
-                report = await evaluate(agent, self.questions, self.policy)
+                try:
+                    # As ``neuvonta eval``: the offline agent's figures once its vectors exist.
+                    if (wait := getattr(agent, "wait_ready", None)) is not None:
+                        await asyncio.to_thread(wait, READY_SECONDS)
+                    report = await evaluate(agent, self.questions, self.policy)
+                finally:
+                    # The agent is for this one run: stop its vector indexer (still at work
+                    # when the wait above ran out), as serve does the worker's before exit.
+                    if (close := getattr(agent, "close", None)) is not None:
+                        await asyncio.to_thread(close)
                 self._samples = [sample_from_eval(o, self.policy) for o in report.outcomes]
                 log.info("what-if: %d evaluation questions run", len(self._samples))
             return self._samples

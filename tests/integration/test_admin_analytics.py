@@ -269,6 +269,8 @@ async def test_before_labels_exist_the_precision_comes_from_an_evaluation_set(
     async with services(make_settings(tmp_path, nats_url, database_url)) as svc:
         await staff_store(svc).add("boss", hash_password("boss-pw-1"), "admin")
         agent = scripted()
+        closed: list[bool] = []
+        agent.close = lambda: closed.append(True)  # type: ignore[attr-defined]
         questions = [
             Question(id=f"q{n}", text=text, expected_docs=(LIBRARY.doc_id,) if n % 3 else ())
             for n, text in enumerate(list(SCRIPT)[:3] * 4)
@@ -304,8 +306,9 @@ async def test_before_labels_exist_the_precision_comes_from_an_evaluation_set(
                 "enough_data": True,
             }
             assert (await c.get("/api/admin/whatif")).status_code == 200
-        # Run once, whatever the number of requests.
+        # Run once, whatever the number of requests; then the agent's background work stops.
         assert agent.calls == 12
+        assert closed == [True]
 
 
 async def test_a_question_set_in_the_data_folder_feeds_the_running_apps_whatif(
