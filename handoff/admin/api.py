@@ -66,12 +66,6 @@ class ThresholdsChange(BaseModel):
     note: str | None = Field(None, description=f"Why (at most {MAX_NOTE_CHARS} characters)")
 
 
-class Candidate(BaseModel):
-    default: float
-    queues: dict[str, float]
-    always_handoff: list[str]
-
-
 class WhatIf(BaseModel):
     days: int = Field(
         description="The period asked for; ``outcome.days``: the days with "
@@ -79,7 +73,7 @@ class WhatIf(BaseModel):
     )
     since: datetime
     current: ThresholdState
-    candidate: Candidate
+    candidate: Thresholds = Field(description="The candidate, in name order")
     now: whatif.Outcome = Field(description="The current thresholds over the same messages")
     outcome: whatif.Outcome = Field(description="The candidate thresholds")
     queues: list[whatif.QueueOutcome] = Field(description="The candidate, per queue")
@@ -296,7 +290,7 @@ def admin_router(
                 days=days,
                 since=since,
                 current=current,
-                candidate=Candidate.model_validate(candidate.as_json()),
+                candidate=candidate.normalized(),
                 now=whatif.simulate(recorded, current.thresholds, days=seen, evaluated=evaluated),
                 outcome=whatif.simulate(recorded, candidate, days=seen, evaluated=evaluated),
                 queues=whatif.by_queue(recorded, candidate, store.queues, days=seen),
