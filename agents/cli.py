@@ -624,7 +624,7 @@ def search_passages(
 
     from agents.retrieval import LEXICAL_WEIGHT, expand_query
 
-    # The agent's own ranking step (lexical, plus dense once every vector exists).
+    # The agent's own ranking step (lexical, plus dense once the first vectors exist).
     ranking = agent._rank(expand_query(text))
     scores = np.asarray(ranking.passage_lexical, dtype=np.float64)
     retriever = agent.retriever

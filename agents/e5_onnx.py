@@ -217,7 +217,7 @@ class OnnxE5:
             chunk = content[start : start + width]
             ids = np.array([self.tokenizer.bos, *chunk, self.tokenizer.eos], dtype=np.int64)
             emb = self.model.word_rows(ids) + self._position[: len(ids)] + self._segment
-            hidden = self._session.run(None, {"embeddings": emb.astype(np.float32)})[0]
+            hidden = self._session.run(None, {"embeddings": emb})[0]  # float32 already
             n = max(len(chunk), 1)
             total += n * hidden.mean(axis=0)
             weight += n

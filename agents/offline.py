@@ -229,8 +229,8 @@ class OfflineAgent:
         if dense is not None and dense.usable:
             ready = dense.ready.copy()  # the indexer thread keeps adding
             queries = dense.embedder().query(texts)
-            # einsum, not BLAS: BLAS worker threads spin against the e5 engine's OpenMP
-            # threads on small machines (a 2-core box went from 16 to 40 ms a question).
+            # einsum, not BLAS: BLAS worker threads spin against the other threads on small
+            # machines (with the wheel's e5 engine a 2-core box went from 16 to 40 ms).
             cosines = np.einsum("ij,kj->ki", dense.vectors, queries).astype(np.float64)
             # A passage without its vector yet is no candidate: its document scores by the
             # passages that have one (at least the first: ``usable``).
