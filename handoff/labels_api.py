@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends
 from handoff.auth import error_response
 from handoff.console.api import ERRORS, FORBIDDEN, NOT_FOUND, _refusals
 from handoff.labels import AiLabel, LabelInput, LabelStore
-from handoff.staff import StaffUser, can_see
+from handoff.staff import StaffUser, allowed_queues
 from handoff.tickets import TicketService
 
 
@@ -28,11 +28,9 @@ def labels_router(
     User = Annotated[StaffUser, Depends(current_user)]
 
     async def may_see(ticket_id: int, user: StaffUser) -> None:
-        # As the console reads a ticket: its queues rule (a copy of console_router's
-        # allowed(), a closure there) and its refusals (404, 403).
-        allowed = None if user.is_admin else [q for q in user.queues if can_see(user, q)]
+        # As the console reads a ticket: the same queues rule and refusals (404, 403).
         with _refusals():
-            await tickets.get(ticket_id, allowed=allowed)
+            await tickets.get(ticket_id, allowed=allowed_queues(user))
 
     @router.post(
         "/api/tickets/{ticket_id}/label",

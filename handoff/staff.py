@@ -66,6 +66,11 @@ def can_see(user: StaffUser, queue: str) -> bool:
     return user.is_admin or queue in user.queues
 
 
+def allowed_queues(user: StaffUser) -> list[str] | None:
+    """The queues whose tickets ``user`` may see, as ticket queries take them (None: all)."""
+    return None if user.is_admin else [q for q in user.queues if can_see(user, q)]
+
+
 def visible_queues(user: StaffUser, queues: Iterable[Queue]) -> tuple[Queue, ...]:
     """The queues ``user`` works in, in their configured order."""
     return tuple(q for q in queues if can_see(user, q.name))

@@ -20,7 +20,7 @@ from sse_starlette import EventSourceResponse
 from channels.web.hub import Hub
 from handoff.auth import error_response
 from handoff.queues import Queue
-from handoff.staff import StaffUser, can_see, visible_queues
+from handoff.staff import StaffUser, allowed_queues, can_see, visible_queues
 from handoff.tickets import (
     TicketConflict,
     TicketDetail,
@@ -115,10 +115,6 @@ def console_router(
     router = APIRouter(tags=["agent console"])
     User = Annotated[StaffUser, Depends(current_user)]
 
-    def allowed(user: StaffUser) -> list[str] | None:
-        """The queues whose tickets ``user`` may see (None: all)."""
-        return None if user.is_admin else [q for q in user.queues if can_see(user, q)]
-
     @router.get("/console", include_in_schema=False)
     async def console_page() -> FileResponse:
         # Open to all: signed out, the page shows its sign-in form.
@@ -145,7 +141,7 @@ def console_router(
     ) -> list[TicketSummary]:
         """Tickets of the caller's queues (``queue``: only these of them); ``status``
         "active": everything not resolved. Urgent first, then oldest first."""
-        shown = allowed(user)
+        shown = allowed_queues(user)
         if queue is not None:
             shown = [name for name in queue if shown is None or name in shown]
         return await tickets.list(
@@ -193,7 +189,7 @@ def console_router(
     @router.get("/api/tickets/{ticket_id}", response_model=TicketDetail, responses=ERRORS)
     async def get_ticket(ticket_id: int, user: User) -> TicketDetail:
         with _refusals():
-            return await tickets.get(ticket_id, allowed=allowed(user))
+            return await tickets.get(ticket_id, allowed=allowed_queues(user))
 
     @router.post(
         "/api/tickets/{ticket_id}/claim", response_model=TicketDetail, responses=CHANGE_ERRORS
@@ -202,7 +198,7 @@ def console_router(
         """Take the ticket: the caller owns it (an admin may take it over from its owner)."""
         with _refusals():
             return await tickets.claim(
-                ticket_id, user.username, admin=user.is_admin, allowed=allowed(user)
+                ticket_id, user.username, admin=user.is_admin, allowed=allowed_queues(user)
             )
 
     @router.post(
@@ -216,7 +212,11 @@ def console_router(
         text = _clean(body.text, "reply")
         with _refusals():
             message_id, queued = await tickets.reply(
-                ticket_id, text, author=user.username, admin=user.is_admin, allowed=allowed(user)
+                ticket_id,
+                text,
+                author=user.username,
+                admin=user.is_admin,
+                allowed=allowed_queues(user),
             )
         return ReplyAccepted(message_id=message_id, queued=queued)
 
@@ -227,7 +227,7 @@ def console_router(
         """An internal note for colleagues: shown in the timeline, never to the resident."""
         text = _clean(body.text, "note")
         with _refusals():
-            return await tickets.note(ticket_id, text, user.username, allowed=allowed(user))
+            return await tickets.note(ticket_id, text, user.username, allowed=allowed_queues(user))
 
     @router.post(
         "/api/tickets/{ticket_id}/transfer",
@@ -244,7 +244,7 @@ def console_router(
         text = _clean(body.note, "note")
         with _refusals():
             # Reading first: a ticket of another queue is 403 whatever the target.
-            await tickets.get(ticket_id, allowed=allowed(user))
+            await tickets.get(ticket_id, allowed=allowed_queues(user))
         if body.queue not in {q.name for q in queues}:
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT, f"There is no queue {body.queue!r}."
@@ -259,7 +259,7 @@ def console_router(
                     text,
                     user.username,
                     admin=user.is_admin,
-                    allowed=allowed(user),
+                    allowed=allowed_queues(user),
                 )
             except UnknownQueue:
                 raise HTTPException(
@@ -273,7 +273,7 @@ def console_router(
         """Close the case; the conversation goes back to the AI for new questions."""
         with _refusals():
             return await tickets.resolve(
-                ticket_id, by=user.username, admin=user.is_admin, allowed=allowed(user)
+                ticket_id, by=user.username, admin=user.is_admin, allowed=allowed_queues(user)
             )
 
     @router.post(
@@ -282,6 +282,6 @@ def console_router(
     async def reopen(ticket_id: int, user: User) -> TicketDetail:
         """Open a resolved case again; a person owns the conversation again."""
         with _refusals():
-            return await tickets.reopen(ticket_id, user.username, allowed=allowed(user))
+            return await tickets.reopen(ticket_id, user.username, allowed=allowed_queues(user))
 
     return router
