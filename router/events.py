@@ -126,6 +126,16 @@ class Event(BaseModel):
         return cls.model_validate_json(data)
 
 
+class AttachmentRef(BaseModel):
+    """A file the resident sent, recorded as metadata only (the content is not kept)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    filename: Annotated[str, StringConstraints(max_length=255)] = ""
+    content_type: Annotated[str, StringConstraints(max_length=255)] = "application/octet-stream"
+    size: Annotated[int, Field(ge=0)] = 0
+
+
 class MessageReceived(Event):
     """A resident's message, accepted by a channel gateway."""
 
@@ -133,7 +143,11 @@ class MessageReceived(Event):
     channel: Channel
     provider_message_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     sender: AddressField
+    # What the AI reads: for email, without quoted history and signature.
     text: str
+    # The whole message as sent, when ``text`` is a cleaned part of it (kept for staff).
+    full_text: str | None = None
+    attachments: tuple[AttachmentRef, ...] = ()
     # A thread within the sender's channel (an email thread); None: one thread per address.
     thread: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
@@ -170,6 +184,8 @@ class ReplyRequested(Event):
     text: str
     sources: tuple[SourceRef, ...] = ()
     in_reply_to: str | None = None
+    # The conversation's thread on the recipient's channel (an email thread's root id).
+    thread: str | None = None
     case_number: str | None = None
     language: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
@@ -191,6 +207,26 @@ class ReplyFailed(Event):
     channel: Channel
     error: str
     attempts: int
+
+
+class DeliveryStatus(StrEnum):
+    """A reply's delivery, as providers report it (Twilio's status callback words)."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+    UNDELIVERED = "undelivered"
+
+
+class DeliveryReported(Event):
+    """A provider's receipt for a reply it accepted earlier (by its own message id)."""
+
+    channel: Channel
+    provider_message_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    status: DeliveryStatus
+    error: str | None = None
 
 
 class HandoffRequested(Event):

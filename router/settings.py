@@ -58,6 +58,45 @@ class Settings(BaseSettings):
     session_max_hours: Annotated[float, Field(gt=0, le=24 * 90)] = 24.0
 
     public_url: str | None = None
+
+    # ---- channels: each is on when its credentials are set (channels.gateway) ----
+    # Twilio (SMS, and WhatsApp through ``whatsapp:`` numbers).
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from_number: str | None = None
+    # The WhatsApp sender (``whatsapp:+358…``); unset: the SMS number's WhatsApp form.
+    twilio_whatsapp_from: str | None = None
+    # The REST API's base URL (a local fake in tests); unset: Twilio's own.
+    twilio_api_url: str | None = None
+    # Telegram: webhook mode when the public URL and the secret are set, else long polling.
+    telegram_bot_token: SecretStr | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    # The Bot API's base URL (a local fake in tests); unset: Telegram's own.
+    telegram_api_url: str | None = None
+    # Email. Inbound: an SMTP server the gateway runs (off when the port is unset) and/or
+    # polling an IMAP mailbox; outbound: an SMTP relay.
+    email_address: str | None = None
+    smtp_listen_host: str = "127.0.0.1"
+    smtp_listen_port: Annotated[int, Field(ge=0, le=65535)] | None = None
+    smtp_host: str | None = None
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    imap_host: str | None = None
+    imap_port: Annotated[int, Field(ge=1, le=65535)] = 993
+    imap_username: str | None = None
+    imap_password: SecretStr | None = None
+    imap_folder: str = "INBOX"
+    imap_ssl: bool = True
+    imap_poll_seconds: Annotated[float, Field(gt=0)] = 30.0
+    # Inbound email bigger than this is refused; attachments are recorded up to the limit.
+    email_max_bytes: Annotated[int, Field(ge=1024)] = 10 * 1024 * 1024
+    # Delivery: tries per reply before it is dead-lettered, and the first retry's delay (s);
+    # each later retry waits twice as long.
+    delivery_attempts: Annotated[int, Field(ge=1, le=50)] = 6
+    delivery_backoff: Annotated[float, Field(gt=0)] = 2.0
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @property

@@ -12,6 +12,7 @@ from enum import StrEnum
 from router.events import (
     Channel,
     DeadLettered,
+    DeliveryReported,
     Event,
     HandoffRequested,
     HandoffResolved,
@@ -58,6 +59,10 @@ def reply_sent(channel: Channel) -> str:
 
 def reply_failed(channel: Channel) -> str:
     return f"{PREFIX}.reply.failed.{channel.value}"
+
+
+def reply_status(channel: Channel) -> str:
+    return f"{PREFIX}.reply.status.{channel.value}"
 
 
 def handoff_requested(queue: str) -> str:
@@ -107,6 +112,8 @@ def subject_for(event: Event) -> str:
             return reply_sent(event.channel)
         case ReplyFailed():
             return reply_failed(event.channel)
+        case DeliveryReported():
+            return reply_status(event.channel)
         case HandoffRequested():
             return handoff_requested(event.queue)
         case HandoffResolved():
@@ -125,6 +132,8 @@ def msg_id_for(event: Event) -> str:
             return f"reply:{event.message_id}"
         case ReplySent():
             return f"sent:{event.message_id}"
+        case DeliveryReported():
+            return f"status:{event.channel.value}:{event.provider_message_id}:{event.status.value}"
         case DeadLettered():
             return f"dead:{event.stream}:{event.stream_seq}"
     return event.event_id

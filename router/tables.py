@@ -44,7 +44,11 @@ class ConversationRow(SQLModel, table=True):
     # One open thread per key: ``web:<session>``, ``sms:+358…``, an email thread, …
     thread_key: str = Field(unique=True)
     channel: str
+    # Where replies go: the channel, address and thread the resident last wrote from.
     address: str = Field(index=True)
+    thread: str | None = None
+    # The resident across channels (``router.identity``): a phone number or email address.
+    contact: str | None = Field(default=None, index=True)
     language: str | None = None
     owner: str = "ai"
     ai_turns: int = 0
@@ -66,11 +70,20 @@ class MessageRow(SQLModel, table=True):
     channel: str
     text: str = Field(sa_column=Column(Text, nullable=False))
     sources: list[dict[str, Any]] = _json()
-    # inbound: received · outbound: pending | sent | delivered | failed
+    # inbound: received · outbound: pending | queued | sent | delivered | read | failed |
+    # undelivered | suppressed (opted out)
     status: str
     in_reply_to: str | None = Field(default=None, index=True)
     author: str | None = None
     created_at: datetime = _ts()
+    # Inbound: the whole message when ``text`` is a cleaned part of it; files, as metadata.
+    full_text: str | None = Field(default=None, sa_column=Column(Text))
+    attachments: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    # Outbound: the provider's id once it accepted the reply (receipts refer to it), the
+    # tries so far and the last error.
+    provider_message_id: str | None = Field(default=None, index=True)
+    attempts: int | None = None
+    delivery_error: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class DecisionRow(SQLModel, table=True):
@@ -255,3 +268,25 @@ class TicketEventRow(SQLModel, table=True):
     note: str | None = Field(default=None, sa_column=Column(Text))
     message_id: str | None = None
     created_at: datetime = _ts()
+
+
+class OptOutRow(SQLModel, table=True):
+    """An address that asked for no more messages (SMS STOP); START clears it."""
+
+    __tablename__ = "opt_out"
+
+    address: str = Field(primary_key=True)
+    opted_out: bool
+    provider_message_id: str
+    updated_at: datetime = _ts()
+
+
+class ChannelStateRow(SQLModel, table=True):
+    """Small state a channel keeps across restarts: a long-poll offset, the last IMAP uid,
+    an email thread's headers. ``key`` starts with the channel's name."""
+
+    __tablename__ = "channel_state"
+
+    key: str = Field(primary_key=True)
+    value: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = _ts()
