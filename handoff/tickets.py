@@ -377,6 +377,7 @@ class TicketService:
                     t.language,
                     c.channel,
                     c.address,
+                    c.thread,
                 )
                 .join(CONVERSATION, c.id == t.conversation_id)
                 .where(t.id == ticket_id)
@@ -498,6 +499,7 @@ class TicketService:
                     recipient=Address.parse(row.address),
                     role=Role.AGENT,
                     text=text,
+                    thread=row.thread,
                     case_number=row.case_number,
                     language=row.language,
                 )

@@ -31,6 +31,7 @@ from router.events import (
     new_id,
     utcnow,
 )
+from router.identity import contact_key
 from router.tables import ConversationRow, DecisionRow, MessageRow, TicketEventRow, TicketRow
 
 CONVERSATION = ConversationRow.__table__  # type: ignore[attr-defined]
@@ -46,6 +47,7 @@ OPEN_TICKET_STATUSES = ("open", "claimed", "waiting")
 @dataclass(frozen=True, slots=True)
 class ConversationState:
     id: str
+    # Where replies go: the channel, address and thread the resident last wrote from.
     channel: Channel
     address: str
     language: str | None
@@ -53,6 +55,37 @@ class ConversationState:
     ai_turns: int
     clarifications: int
     disclosed: bool
+    thread: str | None = None
+
+
+_STATE_COLUMNS = tuple(
+    CONVERSATION.c[name]
+    for name in (
+        "id",
+        "channel",
+        "address",
+        "thread",
+        "language",
+        "owner",
+        "ai_turns",
+        "clarifications",
+        "disclosed",
+    )
+)
+
+
+def _state(r: Any) -> ConversationState:
+    return ConversationState(
+        id=r.id,
+        channel=Channel(r.channel),
+        address=r.address,
+        thread=r.thread,
+        language=r.language,
+        owner=Owner(r.owner),
+        ai_turns=r.ai_turns,
+        clarifications=r.clarifications,
+        disclosed=r.disclosed,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,37 +138,32 @@ def _sources_json(sources: Sequence[SourceRef]) -> list[dict[str, Any]]:
 
 class RouterStore:
     def __init__(
-        self, engine: AsyncEngine, *, reopen_within: timedelta = timedelta(days=3)
+        self,
+        engine: AsyncEngine,
+        *,
+        reopen_within: timedelta = timedelta(days=3),
+        continue_within: timedelta = timedelta(days=3),
     ) -> None:
         self.engine = engine
         self.reopen_within = reopen_within
+        # A new thread of a known contact continues a conversation this recent.
+        self.continue_within = continue_within
 
     async def intake(self, events: Sequence[MessageReceived]) -> list[Intake]:
-        """Store inbound messages exactly once and load their conversations."""
+        """Store inbound messages exactly once and load their conversations.
+
+        A message from a thread not seen before continues its contact's recent
+        conversation (the same phone number on SMS and WhatsApp, the same email address);
+        replies go back on the channel, address and thread the resident last wrote from.
+        """
         now = utcnow()
+        by_key = {e.thread_key: e for e in events}
         async with self.engine.begin() as conn:
-            await insert_many_ignore(
-                conn,
-                CONVERSATION,
-                (
-                    {
-                        "id": new_id(),
-                        "thread_key": e.thread_key,
-                        "channel": e.channel.value,
-                        "address": str(e.sender),
-                        "owner": Owner.AI.value,
-                        "ai_turns": 0,
-                        "clarifications": 0,
-                        "disclosed": False,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for e in {e.thread_key: e for e in events}.values()
-                ),
-            )
-            conversations = await self._conversations_by_thread(
-                conn, {e.thread_key for e in events}
-            )
+            conversations = await self._conversations_by_thread(conn, set(by_key))
+            missing = {k: e for k, e in by_key.items() if k not in conversations}
+            if missing:
+                await self._open_conversations(conn, missing, conversations, now)
+            conversations = await self._route_replies(conn, events, conversations)
             await insert_many_ignore(
                 conn,
                 MESSAGE,
@@ -149,6 +177,8 @@ class RouterStore:
                         "text": e.text,
                         "sources": [],
                         "status": "received",
+                        "full_text": e.full_text,
+                        "attachments": [a.model_dump() for a in e.attachments] or None,
                         "created_at": e.occurred_at,
                     }
                     for e in events
@@ -189,36 +219,112 @@ class RouterStore:
             for e in events
         ]
 
+    async def _open_conversations(
+        self,
+        conn: AsyncConnection,
+        missing: dict[str, MessageReceived],
+        conversations: dict[str, ConversationState],
+        now: datetime,
+    ) -> None:
+        """Find (by contact) or create the conversations of new thread keys, in place."""
+        contacts = {k: c for k, e in missing.items() if (c := contact_key(e.sender))}
+        if contacts:
+            recent = await self._recent_by_contact(
+                conn, set(contacts.values()), since=now - self.continue_within
+            )
+            for key, contact in contacts.items():
+                if contact in recent:
+                    conversations[key] = recent[contact]
+        new = {k: e for k, e in missing.items() if k not in conversations}
+        if not new:
+            return
+        await insert_many_ignore(
+            conn,
+            CONVERSATION,
+            (
+                {
+                    "id": new_id(),
+                    "thread_key": key,
+                    "channel": e.channel.value,
+                    "address": str(e.sender),
+                    "thread": e.thread,
+                    "contact": contacts.get(key),
+                    "owner": Owner.AI.value,
+                    "ai_turns": 0,
+                    "clarifications": 0,
+                    "disclosed": False,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for key, e in new.items()
+            ),
+        )
+        conversations.update(await self._conversations_by_thread(conn, set(new)))
+
+    async def _route_replies(
+        self,
+        conn: AsyncConnection,
+        events: Sequence[MessageReceived],
+        conversations: dict[str, ConversationState],
+    ) -> dict[str, ConversationState]:
+        """Point each conversation's replies at where its latest message came from."""
+        latest: dict[str, MessageReceived] = {}
+        for e in events:
+            cid = conversations[e.thread_key].id
+            if cid not in latest or e.occurred_at >= latest[cid].occurred_at:
+                latest[cid] = e
+        moved: dict[str, tuple[Channel, str, str | None]] = {}
+        for key, state in conversations.items():
+            last = latest.get(state.id)
+            if last is None:
+                continue
+            route = (last.channel, str(last.sender), last.thread)
+            if (state.channel, state.address, state.thread) != route:
+                moved[state.id] = route
+                conversations[key] = replace(
+                    state, channel=route[0], address=route[1], thread=route[2]
+                )
+        if moved:
+            await conn.execute(
+                update(CONVERSATION)
+                .where(CONVERSATION.c.id == bindparam("b_id"))
+                .values(
+                    channel=bindparam("b_channel"),
+                    address=bindparam("b_address"),
+                    thread=bindparam("b_thread"),
+                ),
+                [
+                    {"b_id": cid, "b_channel": ch.value, "b_address": addr, "b_thread": thread}
+                    for cid, (ch, addr, thread) in moved.items()
+                ],
+            )
+        return conversations
+
     async def _conversations_by_thread(
         self, conn: AsyncConnection, keys: set[str]
     ) -> dict[str, ConversationState]:
+        rows = await conn.execute(
+            select(CONVERSATION.c.thread_key, *_STATE_COLUMNS).where(
+                CONVERSATION.c.thread_key.in_(keys)
+            )
+        )
+        return {r.thread_key: _state(r) for r in rows}
+
+    async def _recent_by_contact(
+        self, conn: AsyncConnection, contacts: set[str], *, since: datetime
+    ) -> dict[str, ConversationState]:
+        """Each contact's latest conversation active since ``since`` or owned by a person."""
         c = CONVERSATION.c
         rows = await conn.execute(
-            select(
-                c.thread_key,
-                c.id,
-                c.channel,
-                c.address,
-                c.language,
-                c.owner,
-                c.ai_turns,
-                c.clarifications,
-                c.disclosed,
-            ).where(c.thread_key.in_(keys))
-        )
-        return {
-            r.thread_key: ConversationState(
-                id=r.id,
-                channel=Channel(r.channel),
-                address=r.address,
-                language=r.language,
-                owner=Owner(r.owner),
-                ai_turns=r.ai_turns,
-                clarifications=r.clarifications,
-                disclosed=r.disclosed,
+            select(c.contact, *_STATE_COLUMNS)
+            .where(
+                c.contact.in_(contacts),
+                or_(c.updated_at >= since, c.owner == Owner.HUMAN.value),
             )
-            for r in rows
-        }
+            .order_by(c.updated_at)
+        )
+        # Ordered oldest first: the latest conversation of a contact wins.
+        return {r.contact: _state(r) for r in rows}
 
     async def _open_tickets(
         self,
@@ -327,6 +433,7 @@ class RouterStore:
                         text=o.outgoing.text,
                         sources=o.outgoing.sources,
                         in_reply_to=o.intake.message_id,
+                        thread=conv.thread,
                         case_number=o.case_number,
                         language=o.language,
                     )
@@ -460,6 +567,7 @@ class RouterStore:
                     m.sources,
                     m.in_reply_to,
                     cv.address,
+                    cv.thread,
                     cv.language,
                 )
                 .join(CONVERSATION, cv.id == m.conversation_id)
@@ -475,6 +583,7 @@ class RouterStore:
                     text=r.text,
                     sources=tuple(SourceRef.model_validate(s) for s in r.sources),
                     in_reply_to=r.in_reply_to,
+                    thread=r.thread,
                     language=r.language,
                 )
                 for r in rows
