@@ -78,6 +78,13 @@ class Metrics:
             ["stream"],
             registry=r,
         )
+        # The gateway's deliveries on provider channels: sent | retried | failed | suppressed.
+        self.deliveries = Counter(
+            "neuvonta_reply_deliveries",
+            "Reply delivery attempts on provider channels, by outcome",
+            ["channel", "outcome"],
+            registry=g,
+        )
         self.reply_latency = Histogram(
             "neuvonta_reply_latency_seconds",
             "From accepting a resident message to its reply being stored",
