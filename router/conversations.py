@@ -10,7 +10,16 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from router.events import Address, Channel, ReplyRequested, Role, SourceRef, new_id, utcnow
+from router.events import (
+    Address,
+    AttachmentRef,
+    Channel,
+    ReplyRequested,
+    Role,
+    SourceRef,
+    new_id,
+    utcnow,
+)
 from router.tables import ConversationRow, MessageRow
 
 CONVERSATION = ConversationRow.__table__  # type: ignore[attr-defined]
@@ -40,11 +49,15 @@ class MessageView(BaseModel):
 
 
 class StaffMessageView(MessageView):
-    """A message as agents see it: with channel, delivery status and author."""
+    """A message as agents see it: with channel, delivery status and author, and for an
+    inbound message the whole text and its attachments."""
 
     channel: str
     status: str
     author: str | None
+    full_text: str | None = None
+    attachments: list[AttachmentRef] = []
+    delivery_error: str | None = None
 
 
 def _row_view(r: Any) -> dict[str, Any]:
@@ -110,13 +123,33 @@ class Conversations:
         m = MESSAGE.c
         async with self.engine.connect() as conn:
             rows = await conn.execute(
-                select(m.id, m.role, m.text, m.sources, m.created_at, m.channel, m.status, m.author)
+                select(
+                    m.id,
+                    m.role,
+                    m.text,
+                    m.sources,
+                    m.created_at,
+                    m.channel,
+                    m.status,
+                    m.author,
+                    m.full_text,
+                    m.attachments,
+                    m.delivery_error,
+                )
                 .where(m.conversation_id == conversation_id)
                 .order_by(m.created_at, m.id)
             )
             return [
                 StaffMessageView.model_validate(
-                    {**_row_view(r), "channel": r.channel, "status": r.status, "author": r.author}
+                    {
+                        **_row_view(r),
+                        "channel": r.channel,
+                        "status": r.status,
+                        "author": r.author,
+                        "full_text": r.full_text,
+                        "attachments": r.attachments or [],
+                        "delivery_error": r.delivery_error,
+                    }
                 )
                 for r in rows
             ]

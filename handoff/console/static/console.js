@@ -112,7 +112,8 @@
         ai_error: 'Tekoälyn virhe',
         ai_timeout: 'Tekoäly ei vastannut ajoissa',
         max_turns: 'Liian monta kierrosta',
-        queue_rule: 'Jonosääntö'
+        queue_rule: 'Jonosääntö',
+        delivery_failed: 'Vastausta ei saatu perille'
       },
       channels: { web: 'Verkkochat', sms: 'Tekstiviesti', whatsapp: 'WhatsApp', telegram: 'Telegram', email: 'Sähköposti' },
       languages: { fi: 'suomi', sv: 'ruotsi', en: 'englanti' },
@@ -213,7 +214,8 @@
         ai_error: 'AI-fel',
         ai_timeout: 'AI:n svarade inte i tid',
         max_turns: 'För många omgångar',
-        queue_rule: 'Köregel'
+        queue_rule: 'Köregel',
+        delivery_failed: 'Svaret kom inte fram'
       },
       channels: { web: 'Webbchatt', sms: 'SMS', whatsapp: 'WhatsApp', telegram: 'Telegram', email: 'E-post' },
       languages: { fi: 'finska', sv: 'svenska', en: 'engelska' },
@@ -314,7 +316,8 @@
         ai_error: 'AI error',
         ai_timeout: 'AI timed out',
         max_turns: 'Too many turns',
-        queue_rule: 'Queue rule'
+        queue_rule: 'Queue rule',
+        delivery_failed: 'The reply could not be delivered'
       },
       channels: { web: 'Web chat', sms: 'SMS', whatsapp: 'WhatsApp', telegram: 'Telegram', email: 'Email' },
       languages: { fi: 'Finnish', sv: 'Swedish', en: 'English' },
@@ -386,7 +389,8 @@
         transfer: 'Siirrettiin jonosta {from_queue} jonoon {to_queue}',
         resolve: 'Merkittiin ratkaistuksi',
         reopen: 'Avattiin uudelleen',
-        resident_message: 'Asukas vastasi'
+        resident_message: 'Asukas vastasi',
+        delivery_failed: 'Vastausta ei saatu perille'
       },
       st: { open: 'Avoin', claimed: 'Työn alla', waiting: 'Odottaa asukasta', resolved: 'Ratkaistu' },
       deliveries: {
@@ -394,8 +398,15 @@
         pending: 'odottaa lähetystä',
         queued: 'lähetysjonossa',
         sent: 'lähetetty',
-        failed: 'epäonnistui'
-      }
+        delivered: 'toimitettu',
+        read: 'luettu',
+        failed: 'epäonnistui',
+        undelivered: 'ei toimitettu',
+        suppressed: 'ei lähetetty (asukas kieltäytyi viesteistä)'
+      },
+      fullText: 'Koko viesti',
+      attachments: 'Liitteet',
+      deliveryError: 'Virhe: {e}'
     },
     sv: {
       filterActive: 'Pågående',
@@ -459,7 +470,8 @@
         transfer: 'Flyttades från kön {from_queue} till kön {to_queue}',
         resolve: 'Markerades som löst',
         reopen: 'Öppnades igen',
-        resident_message: 'Invånaren svarade'
+        resident_message: 'Invånaren svarade',
+        delivery_failed: 'Svaret kom inte fram'
       },
       st: { open: 'Öppet', claimed: 'Under arbete', waiting: 'Väntar på invånaren', resolved: 'Löst' },
       deliveries: {
@@ -467,8 +479,15 @@
         pending: 'väntar på att skickas',
         queued: 'i sändningskön',
         sent: 'skickat',
-        failed: 'misslyckades'
-      }
+        delivered: 'levererat',
+        read: 'läst',
+        failed: 'misslyckades',
+        undelivered: 'inte levererat',
+        suppressed: 'inte skickat (invånaren har avböjt meddelanden)'
+      },
+      fullText: 'Hela meddelandet',
+      attachments: 'Bilagor',
+      deliveryError: 'Fel: {e}'
     },
     en: {
       filterActive: 'In progress',
@@ -532,7 +551,8 @@
         transfer: 'Transferred from {from_queue} to {to_queue}',
         resolve: 'Resolved',
         reopen: 'Reopened',
-        resident_message: 'The resident answered'
+        resident_message: 'The resident answered',
+        delivery_failed: 'The reply could not be delivered'
       },
       st: { open: 'Open', claimed: 'Claimed', waiting: 'Waiting for the resident', resolved: 'Resolved' },
       deliveries: {
@@ -540,8 +560,15 @@
         pending: 'waiting to be sent',
         queued: 'queued for sending',
         sent: 'sent',
-        failed: 'failed'
-      }
+        delivered: 'delivered',
+        read: 'read',
+        failed: 'failed',
+        undelivered: 'undelivered',
+        suppressed: 'not sent (the resident opted out)'
+      },
+      fullText: 'The whole message',
+      attachments: 'Attachments',
+      deliveryError: 'Error: {e}'
     }
   };
   Object.keys(MORE).forEach(function (lang) {
@@ -950,15 +977,38 @@
       var time = node('time', null, formatDate(m.created_at));
       time.dateTime = m.created_at;
       meta.appendChild(time);
-      if (role === 'agent' && m.status) {
-        meta.appendChild(
-          document.createTextNode(' · ' + t('delivery', { s: lookup('deliveries', m.status) }))
-        );
+      if (m.channel) meta.appendChild(document.createTextNode(' · ' + lookup('channels', m.channel)));
+      // Replies on provider channels show how far they got; web replies are delivered by storing.
+      var outbound = role !== 'resident' && m.status && (role === 'agent' || m.channel !== 'web');
+      if (outbound) {
+        var delivery = node('span', 'tmsg__delivery', ' · ' + t('delivery', { s: lookup('deliveries', m.status) }));
+        delivery.setAttribute('data-status', m.status);
+        meta.appendChild(delivery);
       }
       li.appendChild(meta);
       var text = node('p', 'tmsg__text', m.text);
       if (role === 'resident' && lang) text.lang = lang;
       li.appendChild(text);
+      if (outbound && m.delivery_error) {
+        li.appendChild(node('p', 'tmsg__error', t('deliveryError', { e: m.delivery_error })));
+      }
+      if (m.full_text && m.full_text !== m.text) {
+        var more = node('details', 'tmsg__full');
+        more.appendChild(node('summary', null, t('fullText')));
+        var full = node('pre', 'tmsg__fulltext', m.full_text);
+        if (lang) full.lang = lang;
+        more.appendChild(full);
+        li.appendChild(more);
+      }
+      if (Array.isArray(m.attachments) && m.attachments.length) {
+        var files = node('ul', 'tmsg__attachments');
+        files.setAttribute('aria-label', t('attachments'));
+        m.attachments.forEach(function (a) {
+          var size = Number(a.size) > 0 ? ' (' + Math.max(1, Math.round(Number(a.size) / 1024)) + ' kB)' : '';
+          files.appendChild(node('li', null, String(a.filename || a.content_type || '?') + size));
+        });
+        li.appendChild(files);
+      }
       if (Array.isArray(m.sources) && m.sources.length) {
         var list = node('ul', 'tmsg__sources');
         sourceList(list, m.sources);
@@ -1097,7 +1147,7 @@
       var time = node('time', null, formatDate(e.at));
       time.dateTime = e.at;
       meta.appendChild(time);
-      var who = e.actor === 'resident' ? t('byResident') : e.actor === 'router' ? t('byRouter') : e.actor;
+      var who = e.actor === 'resident' ? t('byResident') : e.actor === 'router' || e.actor === 'system' ? t('byRouter') : e.actor;
       meta.appendChild(document.createTextNode(' · ' + who));
       li.appendChild(meta);
       var kinds = t('kinds') || {};
