@@ -1,0 +1,95 @@
+"""The webhooks Twilio calls: incoming messages and status callbacks.
+
+Each answers at once: empty TwiML (no auto-reply; the answer goes out later through the
+REST API) when the request was taken, 403 when unsigned or forged, 400 when malformed, 413
+when too big, and 503 when it could not be stored, so that Twilio tries again.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from channels.base import InboundRequest, Rejected
+from channels.sms import parse
+from channels.sms.signature import MESSAGE_PATH, STATUS_PATH
+
+if TYPE_CHECKING:
+    from channels.inbox import Inbox
+    from channels.sms.adapter import TwilioAdapter
+
+log = logging.getLogger(__name__)
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+# Twilio's forms are a few kilobytes at most.
+MAX_BODY = 64 * 1024
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The raw body, or None when it is longer than ``limit`` (not read further)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def channel_hint(body: bytes) -> str:
+    """The channel a request says it is for (only to label what is logged and counted)."""
+    for name, value in parse.signed_fields(body[:4096]):
+        if name in ("From", "To") and value.lower().startswith(parse.WHATSAPP_PREFIX):
+            return "whatsapp"
+    return "sms"
+
+
+def twilio_router(adapter: TwilioAdapter, inbox: Inbox, max_body: int = MAX_BODY) -> APIRouter:
+    router = APIRouter()
+
+    async def handle(request: Request, path: str) -> Response:
+        body = await read_body(request, max_body)
+        if body is None:
+            inbox.rejected("sms", "too_large", f"body over {max_body} bytes")
+            return PlainTextResponse("request body too large", status_code=413)
+        label = channel_hint(body)
+        inbound = InboundRequest(
+            body=body,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            url=adapter.signature_url(path, request.url.query),
+        )
+        try:
+            adapter.verify(inbound)
+        except Rejected as e:
+            inbox.rejected(label, "bad_signature", e.reason)
+            return PlainTextResponse(e.reason, status_code=e.status)
+        try:
+            parsed = adapter.parse(inbound)
+        except Rejected as e:
+            inbox.rejected(label, "malformed", e.reason)
+            return PlainTextResponse(e.reason, status_code=e.status)
+        if parsed.ignored:
+            log.info("%s: nothing to do (%s)", label, parsed.ignored)
+        try:
+            await inbox.accept(parsed)
+        except Exception:
+            log.exception("%s: could not store an inbound request; Twilio will retry", label)
+            return PlainTextResponse("temporarily unavailable", status_code=503)
+        return Response(EMPTY_TWIML, media_type="application/xml")
+
+    @router.post(MESSAGE_PATH, include_in_schema=False)
+    async def message(request: Request) -> Response:
+        return await handle(request, MESSAGE_PATH)
+
+    @router.post(STATUS_PATH, include_in_schema=False)
+    async def status(request: Request) -> Response:
+        return await handle(request, STATUS_PATH)
+
+    return router
