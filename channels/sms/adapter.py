@@ -31,6 +31,7 @@ from channels.base import (
 from channels.sms import parse, signature
 from channels.sms.parse import WHATSAPP_PREFIX
 from channels.sms.render import DEFAULT_MAX_SEGMENTS, SmsText, render_sms, render_whatsapp
+from channels.sms.routes import twilio_router
 from channels.sms.segments import LIMITS
 from router.events import Channel, ReplyRequested, SourceRef
 from router.settings import Settings
@@ -165,8 +166,6 @@ class TwilioAdapter:
         return parse.parse_message(form)
 
     def webhooks(self, inbox: Inbox) -> APIRouter:
-        from channels.sms.routes import twilio_router
-
         return twilio_router(self, inbox)
 
     async def receive(self, inbox: Inbox, stopping: asyncio.Event) -> None:

@@ -3,7 +3,8 @@
 An incoming message (``MessageSid``, ``From``, ``Body``, ``NumMedia``/``MediaUrlN``…) is a
 ``MessageReceived`` on SMS or, when ``From`` is ``whatsapp:+358…``, on WhatsApp; the
 resident's address is the bare number on both, so the same phone is recognisable across
-them. STOP-like keywords are opt-outs and START-like ones opt-ins, not messages. A status
+them. STOP-like keywords are opt-outs and START-like ones opt-ins, not messages (but "yes"
+is also an answer to a question, so it is both an opt-in and a message). A status
 callback (``MessageSid``, ``MessageStatus``, ``ErrorCode``) is a ``DeliveryReported``.
 """
 
@@ -33,6 +34,8 @@ MAX_MEDIA = 10
 # Twilio's own opt-out and opt-in keywords (the whole message, any case).
 OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 OPT_IN_WORDS = frozenset({"START", "YES", "UNSTOP"})
+# Opt-in words residents also write as an ordinary answer: passed on as a message too.
+ANSWER_WORDS = frozenset({"YES"})
 
 # Message SIDs are SM/MM/IM + 32 hex digits; anything else would be no dedup key.
 _SID = re.compile(r"^[A-Za-z0-9]{2,64}$")
@@ -112,6 +115,10 @@ def address_of(value: str) -> Address:
         raise Rejected(f"not a phone number: {value[:40]!r}") from None
 
 
+def _word(body: str) -> str:
+    return body.strip().rstrip(".!").upper()
+
+
 def _keyword(form: Mapping[str, str]) -> bool | None:
     """True: an opt-out; False: an opt-in; None: a message. Twilio's ``OptOutType`` (set
     when Advanced Opt-Out handled the keyword) decides; else the standard keywords."""
@@ -120,7 +127,7 @@ def _keyword(form: Mapping[str, str]) -> bool | None:
         return True
     if kind == "START":
         return False
-    word = form.get("Body", "").strip().rstrip(".!").upper()
+    word = _word(form.get("Body", ""))
     if word in OPT_OUT_WORDS:
         return True
     if word in OPT_IN_WORDS:
@@ -149,7 +156,8 @@ def _attachments(form: Mapping[str, str]) -> tuple[tuple[AttachmentRef, ...], di
 
 
 def parse_message(form: Mapping[str, str]) -> Parsed:
-    """An incoming message: a ``MessageReceived``, or an ``OptOut`` for STOP/START."""
+    """An incoming message: a ``MessageReceived``, or an ``OptOut`` for STOP/START (both
+    for YES)."""
     if "MessageStatus" in form and "Body" not in form:
         return parse_status(form)
     sid = _sid(form)
@@ -158,10 +166,16 @@ def parse_message(form: Mapping[str, str]) -> Parsed:
     if form.get("OptOutType", "").strip().upper() == "HELP":
         return Parsed(ignored="HELP keyword (Twilio answers it)")
     keyword = _keyword(form)
-    if keyword is not None:
-        return Parsed(items=(OptOut(address=sender, opted_out=keyword, provider_message_id=sid),))
+    opt = (
+        OptOut(address=sender, opted_out=keyword, provider_message_id=sid)
+        if keyword is not None
+        else None
+    )
+    if opt is not None and (opt.opted_out or _word(body) not in ANSWER_WORDS):
+        return Parsed(items=(opt,))
     attachments, media = _attachments(form)
-    metadata = {"to": form.get("To", ""), **media}
+    metadata = {"to": form["To"]} if form.get("To") else {}
+    metadata.update(media)
     if form.get("ProfileName"):
         metadata["profile_name"] = form["ProfileName"]
     try:
@@ -175,7 +189,7 @@ def parse_message(form: Mapping[str, str]) -> Parsed:
         )
     except ValidationError as e:
         raise Rejected(f"not a message: {e.error_count()} invalid fields") from None
-    return Parsed(items=(message,))
+    return Parsed(items=(message,) if opt is None else (opt, message))
 
 
 def parse_status(form: Mapping[str, str]) -> Parsed:

@@ -100,12 +100,20 @@ def test_stop_words_are_an_opt_out_and_no_message(word: str) -> None:
     )
 
 
-@pytest.mark.parametrize("word", ["START", "yes", "Unstop"])
+@pytest.mark.parametrize("word", ["START", "start", "Unstop"])
 def test_start_words_are_an_opt_in(word: str) -> None:
     opt = only(parse(inbound_sms(new_sid(), f"whatsapp:{NUMBER}", word)))
     assert isinstance(opt, OptOut)
     assert not opt.opted_out
     assert opt.address == Address(channel=Channel.WHATSAPP, value=NUMBER)
+
+
+def test_yes_is_an_opt_in_and_still_an_answer_for_the_conversation() -> None:
+    sid = new_sid()
+    opt, message = parse(inbound_sms(sid, NUMBER, "Yes")).items
+    assert isinstance(opt, OptOut) and not opt.opted_out
+    assert isinstance(message, MessageReceived)
+    assert (message.text, message.provider_message_id) == ("Yes", sid)
 
 
 def test_twilio_opt_out_type_decides_over_the_words() -> None:
@@ -250,8 +258,10 @@ def test_any_bytes_are_items_or_a_rejection(body: bytes, status: bool) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=200))
 def test_any_text_from_a_resident_is_a_message_or_an_opt_change(text: str) -> None:
-    item = only(parse(inbound_sms(new_sid(), NUMBER, text)))
-    if isinstance(item, MessageReceived):
-        assert item.text == text
-    else:
-        assert isinstance(item, OptOut)
+    items = parse(inbound_sms(new_sid(), NUMBER, text)).items
+    assert items
+    for item in items:
+        if isinstance(item, MessageReceived):
+            assert item.text == text
+        else:
+            assert isinstance(item, OptOut)
