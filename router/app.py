@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agents.base import Document, TriageAgent
 from agents.knowledge.store import KnowledgeStore, read_docs_jsonl
+from channels.gateway import ChannelGateway
+from channels.inbox import Inbox
 from channels.web.api import STATIC as CHAT_STATIC
 from channels.web.api import chat_router, reply_to_hub
 from channels.web.hub import Hub
@@ -220,7 +222,8 @@ def policy_store(services: Services, base: Policy | None = None) -> PolicyStore:
     )
 
 
-def create_web_app(services: Services) -> FastAPI:
+def create_web_app(services: Services, channels: ChannelGateway | None = None) -> FastAPI:
+    """The web app; ``channels``: the provider channels whose webhooks it serves."""
     s = services.settings
     app = FastAPI(
         title="Neuvonta",
@@ -282,8 +285,16 @@ def create_web_app(services: Services) -> FastAPI:
             ),
         )
     )
+    if channels is not None:
+        channels.mount(app)
     app.mount("/static", StaticFiles(directory=CHAT_STATIC), name="static")
     return app
+
+
+def channel_gateway(services: Services) -> ChannelGateway:
+    """The provider channels this process runs (those with credentials)."""
+    inbox = Inbox(services.engine, services.publisher, services.metrics)
+    return ChannelGateway.create(services.settings, inbox)
 
 
 async def load_knowledge(services: Services) -> list[Document]:

@@ -11,11 +11,12 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import uvicorn
 
+from channels.gateway import ChannelGateway
 from handoff.auth import decoy_hash, ensure_demo_user
 from handoff.queue_config import QueueConfigError
 from router import subjects
@@ -23,6 +24,7 @@ from router.app import (
     RouterWorker,
     Services,
     build_agent,
+    channel_gateway,
     close_agent,
     create_web_app,
     initial_policy,
@@ -67,7 +69,14 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _banner(url: str, settings: Settings, password: str | None, *, embedded: bool) -> str:
+def _banner(
+    url: str,
+    settings: Settings,
+    password: str | None,
+    *,
+    embedded: bool,
+    channels: Sequence[str] = (),
+) -> str:
     login = (
         f"      demo login:         {settings.console_user.strip().lower()} / {password}"
         if password
@@ -84,6 +93,9 @@ def _banner(url: str, settings: Settings, password: str | None, *, embedded: boo
         f"  Analytics (admins):     {url}/admin/analytics",
         f"  API documentation:      {url}/api/docs",
         f"  Health and metrics:     {url}/healthz · {url}/metrics",
+        "",
+        "  Channels:",
+        *(f"    {line}" for line in channels),
         "",
         f"  Data folder: {settings.data_dir.resolve()}"
         + (" (embedded NATS and SQLite)" if embedded else ""),
@@ -141,6 +153,7 @@ async def run(settings: Settings, *, web: bool = True, worker: bool = True) -> N
     server: _Server | None = None
     router_worker: RouterWorker | None = None
     children: WorkerProcesses | None = None
+    gateway: ChannelGateway | None = None
     try:
         await services.start()
         if web:
@@ -170,7 +183,9 @@ async def run(settings: Settings, *, web: bool = True, worker: bool = True) -> N
             )
             # Made now, the first sign-in to an unknown account takes no longer than others.
             await asyncio.to_thread(decoy_hash)
-            app = create_web_app(services)
+            gateway = channel_gateway(services)
+            app = create_web_app(services, gateway)
+            gateway.start(services.broker.connection.jetstream(), stop)
             server = _Server(
                 uvicorn.Config(
                     app,
@@ -188,7 +203,10 @@ async def run(settings: Settings, *, web: bool = True, worker: bool = True) -> N
             host, port = sock.getsockname()[:2]
             url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
             _write_runtime_file(settings.data_dir, url, nats_url)
-            print(_banner(url, settings, password, embedded=nats is not None), flush=True)
+            banner = _banner(
+                url, settings, password, embedded=nats is not None, channels=gateway.summary()
+            )
+            print(banner, flush=True)
         log.info("%s started in %.1f s", part, time.monotonic() - started)
         stop_wait = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -207,6 +225,9 @@ async def run(settings: Settings, *, web: bool = True, worker: bool = True) -> N
             await children.stop()
         if tasks:
             await asyncio.wait(tasks, timeout=30)
+        if gateway is not None:
+            stop.set()
+            await gateway.stop()
         if router_worker is not None:
             await asyncio.to_thread(close_agent, router_worker.agent)
         await services.stop()

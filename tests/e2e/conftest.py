@@ -93,9 +93,13 @@ class RunningServer:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
-def start_server(data_dir: Path, *args: str, timeout: float = 60.0) -> RunningServer:
+def start_server(
+    data_dir: Path, *args: str, timeout: float = 60.0, env: dict[str, str] | None = None
+) -> RunningServer:
+    """``neuvonta serve`` on ``data_dir`` (port 0 unless ``--port`` is in ``args``), with
+    ``env`` added to the environment."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = _env()
+    env = {**_env(), **(env or {})}
     with (data_dir / "serve.log").open("wb") as log:
         process = subprocess.Popen(
             [
@@ -105,8 +109,7 @@ def start_server(data_dir: Path, *args: str, timeout: float = 60.0) -> RunningSe
                 "serve",
                 "--data-dir",
                 str(data_dir),
-                "--port",
-                "0",
+                *(() if "--port" in args else ("--port", "0")),
                 *args,
             ],
             cwd=REPO,
