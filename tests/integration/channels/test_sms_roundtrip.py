@@ -212,3 +212,38 @@ async def _all_final(system: System) -> bool:
 
 
 _ = httpx  # the System's clients are httpx clients
+
+
+async def test_one_ticket_holds_the_transcript_across_channels_and_the_reply_follows_the_resident(
+    tmp_path: Path, nats_url: str, database_url: str
+) -> None:
+    async with sms_system(tmp_path, nats_url, database_url) as (system, twilio):
+        await post(system, inbound_sms(new_sid(), RESIDENT, "Haluan puhua ihmisen kanssa"))
+        await sent(twilio, 1)
+        whatsapp = inbound_sms(
+            new_sid(), f"whatsapp:{RESIDENT}", "Kirjoitan nyt WhatsAppista", to=f"whatsapp:{OURS}"
+        )
+        await post(system, whatsapp)
+
+        async def both_in() -> bool:
+            return len(await rows(system.svc, "message", role="resident")) == 2
+
+        await eventually(both_in, what="the WhatsApp message stored")
+        (ticket,) = await system.tickets()
+        staff = await system.staff()
+        try:
+            detail = (await staff.get(f"/api/tickets/{ticket['id']}")).json()
+            resident = [
+                (m["channel"], m["text"]) for m in detail["transcript"] if m["role"] == "resident"
+            ]
+            assert resident == [
+                ("sms", "Haluan puhua ihmisen kanssa"),
+                ("whatsapp", "Kirjoitan nyt WhatsAppista"),
+            ]
+            assert detail["channel"] == "whatsapp"
+            r = await staff.post(f"/api/tickets/{ticket['id']}/reply", json={"text": "Selvä!"})
+            assert r.status_code == 202, r.text
+        finally:
+            await staff.aclose()
+        await sent(twilio, 2)
+        assert twilio.messages[-1]["To"] == f"whatsapp:{RESIDENT}"
