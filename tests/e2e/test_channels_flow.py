@@ -1,0 +1,91 @@
+"""A real ``neuvonta serve`` (offline agent, demo knowledge base) with SMS and Telegram on,
+against fake Twilio and Telegram APIs on loopback: what a resident on a phone sees."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from router import phrases
+from tests.e2e.conftest import start_server, stop_server
+from tests.fakes.telegram_server import TelegramFake
+from tests.fakes.twilio_server import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    FakeTwilio,
+    inbound_sms,
+    new_sid,
+    signed_form,
+)
+
+RESIDENT = "+358401234567"
+OURS = "+358451234567"
+CHAT = 777001
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def until(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def test_serve_says_which_channels_are_on_and_answers_sms_and_telegram(
+    tmp_path: Path,
+) -> None:
+    async with FakeTwilio() as twilio, TelegramFake() as telegram:
+        port = free_port()
+        public = f"http://127.0.0.1:{port}"
+        env = {
+            "NEUVONTA_PUBLIC_URL": public,
+            "NEUVONTA_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "NEUVONTA_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "NEUVONTA_TWILIO_FROM_NUMBER": OURS,
+            "NEUVONTA_TWILIO_API_URL": twilio.url,
+            "NEUVONTA_TELEGRAM_BOT_TOKEN": telegram.token,
+            "NEUVONTA_TELEGRAM_API_URL": telegram.api_url,
+        }
+        server = await asyncio.to_thread(
+            start_server, tmp_path / "var", "--port", str(port), env=env
+        )
+        try:
+            log = server.log()
+            assert re.search(r"sms\s+on: Twilio webhook " + re.escape(public), log), log
+            assert re.search(r"telegram\s+on: polling", log), log
+            assert re.search(r"email\s+off", log), log
+            assert AUTH_TOKEN not in log and telegram.token not in log
+
+            form = inbound_sms(new_sid(), RESIDENT, "Mitä kirjastossa voi tehdä?", to=OURS)
+            body, headers = signed_form(f"{public}/webhooks/twilio", form)
+            async with httpx.AsyncClient(base_url=public, timeout=10) as http:
+                r = await http.post("/webhooks/twilio", content=body, headers=headers)
+                assert r.status_code == 200 and "<Response/>" in r.text
+                forged = await http.post(
+                    "/webhooks/twilio", content=body, headers={**headers, "X-Twilio-Signature": "x"}
+                )
+                assert forged.status_code == 403
+            await until(lambda: bool(twilio.messages), "the SMS answer")
+            sms = twilio.messages[0]
+            assert sms["To"] == RESIDENT
+            assert phrases.disclosure("fi").split(":")[0] in sms["Body"]
+            assert f"{public}/kb/" in sms["Body"], "a source link the phone can open"
+
+            telegram.queue_message(CHAT, "I want to talk to a person", language_code="en")
+            await until(lambda: bool(telegram.sent), "the Telegram handoff notice")
+            notice = telegram.sent[0].text
+            assert re.search(r"NV-[0-9A-Z]{4}-[0-9A-Z]{4}", notice), notice
+        finally:
+            await asyncio.to_thread(stop_server, server)
