@@ -147,8 +147,25 @@ def html_to_text(html: str) -> str:
         parser.close()
         return parser.text()
     except Exception:  # html.parser has asserted on odd markup: fall back to tag stripping
-        stripped = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", " ", html)
-        return _tidy(re.sub(r"<[^>]*>", " ", stripped))
+        return _tidy(_without_tags(html))
+
+
+def _without_tags(html: str) -> str:
+    """Text outside ``<…>``, in one pass (a regex backtracks on a flood of unclosed ``<``)."""
+    out: list[str] = []
+    pos = 0
+    while pos < len(html):
+        start = html.find("<", pos)
+        if start < 0:
+            out.append(html[pos:])
+            break
+        out.append(html[pos:start])
+        end = html.find(">", start)
+        if end < 0:
+            break
+        out.append(" ")
+        pos = end + 1
+    return "".join(out)
 
 
 # ---- quoted history ----------------------------------------------------------------------

@@ -66,7 +66,7 @@ def uids(response: Any) -> list[int]:
 
 
 def fetched_message(response: Any) -> bytes | None:
-    """The RFC822 literal of a UID FETCH answer."""
+    """The message literal of a UID FETCH answer."""
     for line in response.lines:
         if isinstance(line, bytearray):
             return bytes(line)
@@ -97,7 +97,8 @@ async def poll_once(settings: Settings, intake: Intake, state: ChannelState) -> 
         criteria = [f"UID {last + 1}:*"] if last else ["UNSEEN"]
         found = uids(_check(await client.uid_search(*criteria, charset=None), "search"))
         for uid in [u for u in found if u > last][:BATCH]:
-            fetched = _check(await client.uid("fetch", str(uid), "(RFC822)"), "fetch")
+            # PEEK: the message stays unseen until it is taken (a failed round retries it).
+            fetched = _check(await client.uid("fetch", str(uid), "(BODY.PEEK[])"), "fetch")
             raw = fetched_message(fetched)
             if raw is not None:
                 outcome = await intake.take(InboundRequest(body=raw))

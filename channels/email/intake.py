@@ -3,6 +3,7 @@ headers for the reply, hand the message to the inbox, and say how it went."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,7 +59,9 @@ class Intake:
 
     async def take(self, request: InboundRequest) -> Outcome:
         try:
-            parsed = self.parse(request)
+            # Off the event loop: a big message takes a while to read, and the SMTP sessions,
+            # pollers and deliveries in this process go on meanwhile.
+            parsed = await asyncio.to_thread(self.parse, request)
         except Rejected as e:
             code = "too_large" if e.status == TOO_BIG else "malformed"
             self.inbox.rejected(Channel.EMAIL.value, code, e.reason)

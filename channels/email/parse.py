@@ -29,8 +29,12 @@ UNREADABLE = 550
 
 # An event travels through NATS (1 MB a message by default): the text staff see is capped.
 MAX_FULL_TEXT = 100_000
+# HTML is converted in pure Python: a bigger HTML part is cut before it is read.
+MAX_HTML = 1_000_000
 MAX_ATTACHMENTS = 100
 MAX_SUBJECT = 500
+# A thread's References kept: its root and the latest ids (replies refer to no more).
+MAX_REFERENCES = 20
 
 _MESSAGE_NS = uuid.UUID("0b5f4c1e-6f0e-4a3c-9a59-3e0c8d2f7a11")
 _CASE = re.compile(r"\[([A-Z]{1,6}-[0-9A-Z]{1,12}(?:-[0-9A-Z]{1,12})*)\]")
@@ -180,7 +184,7 @@ def read_body(msg: Message) -> Body:
         # Alternative HTML versions of the text are not files the resident sent.
         files = [f for f in files if _content_type(f) != "text/html" or _filename(f)]
     else:
-        text = "\n\n".join(html_to_text(p) for p in html)
+        text = "\n\n".join(html_to_text(p[:MAX_HTML]) for p in html)
     attachments = tuple(
         AttachmentRef(
             filename=_filename(part),
@@ -227,6 +231,8 @@ def parse_email(request: InboundRequest, rules: EmailRules) -> Parsed:
 
     own_id = h.normalise_id(h.raw(msg, "message-id"))
     references = h.id_list(" ".join(h.raw_all(msg, "references")))
+    if len(references) > MAX_REFERENCES:
+        references = references[:1] + references[-(MAX_REFERENCES - 1) :]
     in_reply_to = h.id_list(h.raw(msg, "in-reply-to"))
     provider_id = h.short_id(own_id) if own_id else h.raw_hash(body)
     root = references[0] if references else in_reply_to[0] if in_reply_to else provider_id

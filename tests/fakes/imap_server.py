@@ -127,8 +127,11 @@ class FakeImap:
             if m.uid not in wanted:
                 continue
             if command == "FETCH":
-                m.flags.add("\\Seen")
-                send(f"* {seq} FETCH (UID {m.uid} RFC822 {{{len(m.raw)}}}".encode())
+                peek = "BODY.PEEK[]" in " ".join(args[1:]).upper()
+                if not peek:  # RFC822 and BODY[] mark the message read
+                    m.flags.add("\\Seen")
+                item = "BODY[]" if peek else "RFC822"
+                send(f"* {seq} FETCH (UID {m.uid} {item} {{{len(m.raw)}}}".encode())
                 send(m.raw + b")")
             elif command == "STORE":
                 flags = re.findall(r"\\\w+", " ".join(args[2:]))

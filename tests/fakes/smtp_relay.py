@@ -1,7 +1,8 @@
 """A real SMTP relay on a free loopback port (aiosmtpd) that records what it is given.
 
 ``fail_next(n, code)`` makes the next ``n`` transactions fail with ``code`` (451: try
-again later; 550: refused), at RCPT or at the end of DATA.
+again later; 550: refused), at RCPT or at the end of DATA. With ``login=(user, password)``
+it offers AUTH (over plain TCP: loopback only) and takes mail only after a good login.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Literal
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 _TEXT = {451: "451 4.7.1 Try again later", 550: "550 5.1.1 Mailbox unavailable"}
 
@@ -34,6 +35,8 @@ class FakeRelay:
     port: int = 0
     received: list[Received] = field(default_factory=list)
     transactions: int = 0
+    login: tuple[str, str] | None = None
+    logins: list[str] = field(default_factory=list)
     _failures: list[tuple[int, str]] = field(default_factory=list)
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -45,6 +48,20 @@ class FakeRelay:
             code, _ = self._failures.pop(0)
             return _TEXT.get(code, f"{code} failed")
         return None
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        if self.login is not None and not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(
         self,
@@ -75,6 +92,18 @@ class FakeRelay:
         self._arrived.set()
         return "250 OK"
 
+    def authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: object
+    ) -> AuthResult:
+        ok = (
+            self.login is not None
+            and isinstance(data, LoginPassword)
+            and (data.login.decode(), data.password.decode()) == self.login
+        )
+        if ok and isinstance(data, LoginPassword):
+            self.logins.append(data.login.decode())
+        return AuthResult(success=ok, handled=False)  # aiosmtpd answers 535 on a failure
+
     async def wait_for(self, count: int, timeout: float = 5.0) -> list[Received]:
         async with asyncio.timeout(timeout):
             while len(self.received) < count:
@@ -84,11 +113,25 @@ class FakeRelay:
 
 
 @contextlib.asynccontextmanager
-async def smtp_relay() -> AsyncIterator[FakeRelay]:
+async def smtp_relay(login: tuple[str, str] | None = None) -> AsyncIterator[FakeRelay]:
     loop = asyncio.get_running_loop()
-    relay = FakeRelay()
+    relay = FakeRelay(login=login)
+
+    def protocol() -> SMTP:
+        if login is None:
+            return SMTP(relay, hostname="relay.test", ident="Fake relay", loop=loop)
+        return SMTP(
+            relay,
+            hostname="relay.test",
+            ident="Fake relay",
+            loop=loop,
+            authenticator=relay.authenticate,
+            # Not auth_required: aiosmtpd warns about that without TLS; handle_MAIL checks.
+            auth_require_tls=False,
+        )
+
     server = await loop.create_server(
-        lambda: SMTP(relay, hostname="relay.test", ident="Fake relay", loop=loop),
+        protocol,
         host=relay.host,
         port=0,
     )

@@ -18,6 +18,8 @@ from channels.email import from_settings
 from channels.email.imap_poll import state_key
 from channels.inbox import Inbox
 from router.app import Services
+from router.bus import EventPublisher
+from router.embedded import EmbeddedNats
 from router.events import MessageReceived
 from router.subjects import Stream
 from tests.fakes.imap_server import FakeImap, imap_server
@@ -60,11 +62,12 @@ async def until(check: Any, what: str, timeout: float = 8.0) -> None:
 
 
 @contextlib.asynccontextmanager
-async def polling(svc: Services) -> AsyncIterator[None]:
+async def polling(svc: Services, publish_timeout: float = 5.0) -> AsyncIterator[None]:
     adapter = from_settings(svc.settings)
     assert adapter is not None
     stopping = asyncio.Event()
-    task = asyncio.create_task(adapter.receive(Inbox(svc.engine, svc.publisher), stopping))
+    publisher = EventPublisher(svc.broker.connection.jetstream(), timeout=publish_timeout)
+    task = asyncio.create_task(adapter.receive(Inbox(svc.engine, publisher), stopping))
     try:
         yield
     finally:
@@ -152,3 +155,26 @@ async def test_a_refused_login_is_logged_without_the_password_and_polling_goes_o
             assert await published(svc) == []
             assert "väärä-salasana" not in caplog.text
             assert fake.seen() == []
+
+
+async def test_a_message_the_inbox_cannot_take_stays_unseen_for_the_next_round(
+    tmp_path: Path,
+    nats_server: EmbeddedNats,
+    nats_url: str,
+    sqlite_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with imap_server() as fake:
+        settings = imap_settings(tmp_path, nats_url, sqlite_url, fake)
+        async with services(settings) as svc:
+            nats_server.stop()
+            fake.deliver(mail(1))
+            with caplog.at_level(logging.WARNING, logger="channels.email"):
+                async with polling(svc, publish_timeout=0.2):
+
+                    async def two_tries() -> bool:
+                        return sum("asking to retry" in r.getMessage() for r in caplog.records) >= 2
+
+                    await until(two_tries, "two tries")
+            assert fake.seen() == []
+            assert await svc_state(svc, state_key(settings)) == {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -161,3 +162,24 @@ async def test_without_thread_state_the_reply_is_threaded_by_its_root(tmp_path: 
         (got,) = await relay.wait_for(1)
         assert got.message["In-Reply-To"] == "<q1@example.fi>"
         assert got.message["Subject"] == "Svar på ditt meddelande"
+
+
+async def test_the_relay_login_is_used_and_its_password_never_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with smtp_relay(login=("kunta", "hyvä-salasana")) as relay:
+        good = settings_for(
+            tmp_path, relay.port, smtp_username="kunta", smtp_password="hyvä-salasana"
+        )
+        with caplog.at_level(logging.DEBUG):
+            assert (await EmailAdapter(good).send(reply())).ok
+            assert relay.logins == ["kunta"]
+            bad = settings_for(tmp_path, relay.port, smtp_username="kunta", smtp_password="väärä")
+            refused = await EmailAdapter(bad).send(reply())
+        assert not refused.ok
+        assert not refused.retryable  # a wrong password stays wrong
+        assert refused.error is not None
+        assert "535" in refused.error
+        assert "hyvä-salasana" not in caplog.text
+        assert "väärä" not in caplog.text
+        assert "väärä" not in refused.error
