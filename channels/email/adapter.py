@@ -8,13 +8,7 @@ from typing import TYPE_CHECKING
 
 from channels.base import Capabilities, Delivery, InboundRequest, Parsed, Rejected
 from channels.email import headers as h
-from channels.email.compose import (
-    ThreadHeaders,
-    compose_reply,
-    domain_of,
-    reply_message_id,
-    thread_key,
-)
+from channels.email.compose import ThreadHeaders, compose_reply, reply_message_id, thread_key
 from channels.email.intake import Intake
 from channels.email.parse import UNREADABLE, EmailRules, parse_email
 from channels.email.relay import relay
@@ -38,7 +32,7 @@ class EmailAdapter:
             raise ValueError("the email channel needs an email address and an SMTP relay")
         self.settings = settings
         self.address = settings.email_address.strip().lower()
-        self.domain = domain_of(self.address)
+        self.domain = h.domain_of(self.address)
         self.rules = EmailRules(
             own_address=self.address,
             max_bytes=settings.email_max_bytes,

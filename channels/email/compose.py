@@ -21,6 +21,8 @@ DEFAULT_SUBJECT = {
     "sv": "Svar på ditt meddelande",
     "en": "Reply to your message",
 }
+# What sets our replies' Message-IDs apart (``<reply id>.reply@<our domain>``).
+REPLY_ID_MARK = ".reply@"
 # A long References header keeps the thread's root and the latest ids (RFC 5322 3.6.4).
 MAX_REFERENCES = 10
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -63,10 +65,6 @@ def thread_key(thread: str) -> str:
     return f"email:thread:{thread}"
 
 
-def domain_of(address: str) -> str:
-    return address.rpartition("@")[2].strip().lower() or "localhost"
-
-
 def reply_message_id(reply: ReplyRequested, domain: str) -> str:
     """The reply's Message-ID (without brackets). The same reply always gets the same id:
     a retry after a lost answer from the relay is then the same message to every mail
@@ -74,7 +72,7 @@ def reply_message_id(reply: ReplyRequested, domain: str) -> str:
     local = reply.message_id if _SAFE_ID.fullmatch(reply.message_id) else None
     if local is None:
         local = hashlib.sha256(reply.message_id.encode()).hexdigest()[:32]
-    return f"{local}.reply@{domain}"
+    return f"{local}{REPLY_ID_MARK}{domain}"
 
 
 def _language(reply: ReplyRequested) -> str:

@@ -120,6 +120,10 @@ def addresses(value: str) -> list[str]:
     return [a for a in found if valid_address(a)]
 
 
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].strip().lower() or "localhost"
+
+
 def envelope_address(value: str) -> str:
     """An SMTP envelope address (``<a@b.fi>``, ``a@b.fi`` or ``<>``) lower-cased, "" for the
     null sender."""

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from channels.base import InboundRequest, Parsed, Rejected
 from channels.email import headers as h
+from channels.email.bounces import bounced_reply
 from channels.email.clean import clean_text, html_to_text
 from channels.email.loops import loop_reason
 from router.events import Address, AttachmentRef, Channel, MessageReceived
@@ -209,7 +210,8 @@ def _sender(msg: Message, envelope_from: str | None) -> str | None:
 
 def parse_email(request: InboundRequest, rules: EmailRules) -> Parsed:
     """The resident's message in ``request.body``; ``Parsed(ignored=…)`` for mail that
-    must not be answered. Raises ``Rejected`` (status 552 too big, 550 unreadable)."""
+    must not be answered (a ``DeliveryReported`` for a bounce of one of our replies).
+    Raises ``Rejected`` (status 552 too big, 550 unreadable)."""
     body = request.body
     if len(body) > rules.max_bytes:
         raise Rejected(
@@ -225,7 +227,9 @@ def parse_email(request: InboundRequest, rules: EmailRules) -> Parsed:
         msg, sender=sender, envelope_from=envelope_from, own_address=rules.own_address
     )
     if reason:
-        return Parsed(ignored=reason)
+        # Never answered; a report on one of our replies marks that reply undelivered.
+        report = bounced_reply(msg, h.domain_of(rules.own_address)) if "bounce" in reason else None
+        return Parsed(items=(report,)) if report else Parsed(ignored=reason)
     if sender is None:
         raise Rejected("no sender address to answer", UNREADABLE)
 

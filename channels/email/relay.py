@@ -7,6 +7,7 @@ refused, login refused) will not until someone changes something.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from email.message import EmailMessage
 
@@ -17,7 +18,10 @@ from router.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SEND_TIMEOUT = 30.0
+# Per SMTP step, and for the whole attempt: under the delivery consumer's ack wait (30 s
+# by default), so a slow relay is not handed the same reply twice at once.
+STEP_TIMEOUT = 15.0
+SEND_TIMEOUT = 25.0
 # Port 465 is SMTP over TLS from the first byte (RFC 8314); other ports use STARTTLS.
 IMPLICIT_TLS_PORT = 465
 
@@ -41,17 +45,18 @@ async def relay(message: EmailMessage, settings: Settings) -> Delivery:
     password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
     message_id = str(message.get("Message-ID", "")).strip().strip("<>") or None
     try:
-        await aiosmtplib.send(
-            message,
-            hostname=settings.smtp_host,
-            port=settings.smtp_port,
-            username=settings.smtp_username or None,
-            password=password if settings.smtp_username else None,
-            use_tls=implicit_tls,
-            start_tls=settings.smtp_starttls and not implicit_tls,
-            timeout=SEND_TIMEOUT,
-            local_hostname=(settings.email_address or "").rpartition("@")[2] or None,
-        )
+        async with asyncio.timeout(SEND_TIMEOUT):
+            await aiosmtplib.send(
+                message,
+                hostname=settings.smtp_host,
+                port=settings.smtp_port,
+                username=settings.smtp_username or None,
+                password=password if settings.smtp_username else None,
+                use_tls=implicit_tls,
+                start_tls=settings.smtp_starttls and not implicit_tls,
+                timeout=STEP_TIMEOUT,
+                local_hostname=(settings.email_address or "").rpartition("@")[2] or None,
+            )
     except aiosmtplib.SMTPRecipientsRefused as e:
         codes = [r.code for r in e.recipients] or [550]
         # Retry only when every refusal was temporary (a greylisting relay, a full mailbox).

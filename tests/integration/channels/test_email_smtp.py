@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email
+import email.policy
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -13,6 +15,7 @@ from typing import Any
 import aiosmtplib
 import pytest
 from nats.errors import TimeoutError as NatsTimeoutError
+from sqlalchemy import insert
 
 from channels.email import EmailAdapter, from_settings
 from channels.email.compose import ThreadHeaders, thread_key
@@ -20,11 +23,12 @@ from channels.inbox import Inbox
 from router.app import Services
 from router.bus import EventPublisher
 from router.embedded import EmbeddedNats
-from router.events import MessageReceived, ReplyRequested, Role
+from router.events import MessageReceived, ReplyRequested, Role, utcnow
 from router.settings import Settings
 from router.subjects import Stream
+from router.tables import ConversationRow, MessageRow
 from tests.fakes.smtp_relay import FakeRelay, smtp_relay
-from tests.integration.harness import make_settings, services
+from tests.integration.harness import make_settings, rows, services
 
 OURS = "neuvonta@kunta.example"
 SUBJECT = "neuvonta.v1.message.received.email"
@@ -303,3 +307,64 @@ async def test_when_the_bus_is_down_the_sender_is_asked_to_retry(
         with pytest.raises(aiosmtplib.SMTPDataError) as e:
             await gw.mail(msg)
         assert e.value.code == 451
+
+
+async def test_a_bounce_of_a_sent_reply_marks_the_reply_undelivered(
+    tmp_path: Path, nats_url: str, sqlite_url: str
+) -> None:
+    async with gateway(tmp_path, nats_url, sqlite_url) as gw:
+        delivery = await gw.adapter.send(
+            ReplyRequested(
+                message_id="r9",
+                channel="email",
+                recipient="email:nobody@example.fi",
+                role=Role.AI,
+                text="Vastaus",
+                thread="q1@example.fi",
+            )
+        )
+        assert delivery.ok
+        async with gw.svc.engine.begin() as conn:  # the reply as the delivery worker records it
+            await conn.execute(
+                insert(ConversationRow.__table__).values(  # type: ignore[attr-defined]
+                    id="c1",
+                    thread_key="email:nobody@example.fi",
+                    channel="email",
+                    address="x",
+                    created_at=utcnow(),
+                    updated_at=utcnow(),
+                )
+            )
+            await conn.execute(
+                insert(MessageRow.__table__).values(  # type: ignore[attr-defined]
+                    id="r9",
+                    conversation_id="c1",
+                    role="ai",
+                    channel="email",
+                    text="Vastaus",
+                    sources=[],
+                    status="sent",
+                    provider_message_id=delivery.provider_message_id,
+                    created_at=utcnow(),
+                )
+            )
+        report = (
+            (
+                "From: Mail Delivery System <MAILER-DAEMON@mx.example.fi>\r\n"
+                f"To: {OURS}\r\nSubject: Undelivered Mail\r\nMIME-Version: 1.0\r\n"
+                'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+                "--b\r\nContent-Type: text/plain\r\n\r\nNot delivered.\r\n"
+                "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
+                "Final-Recipient: rfc822; nobody@example.fi\r\n"
+                "Action: failed\r\nStatus: 5.1.1\r\n\r\n"
+                "--b\r\nContent-Type: message/rfc822\r\n\r\n"
+            ).encode()
+            + gw.relay.received[0].raw
+            + b"\r\n--b--\r\n"
+        )
+        # From the null sender, as bounces come (aiosmtplib takes that only with a message).
+        await gw.mail(email.message_from_bytes(report, policy=email.policy.default), sender="")
+        (row,) = await rows(gw.svc, "message", id="r9")
+        assert row["status"] == "undelivered"
+        assert "5.1.1" in row["delivery_error"]
+        assert await gw.published(0) == []

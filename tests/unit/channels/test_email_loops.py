@@ -6,6 +6,7 @@ import pytest
 
 from channels.base import InboundRequest
 from channels.email.parse import EmailRules, parse_email
+from router.events import DeliveryReported, DeliveryStatus
 
 OURS = "neuvonta@kunta.example"
 RULES = EmailRules(own_address=OURS)
@@ -126,3 +127,44 @@ def test_our_own_mail_is_not_answered() -> None:
 
 def test_x_loop_with_our_address_is_a_loop() -> None:
     assert parse(mail({"X-Loop": OURS})) == "mail loop (x-loop)"
+
+
+def dsn(original_id: str, action: str = "failed") -> bytes:
+    return (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.fi>\r\n"
+        f"To: {OURS}\r\nSubject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\nThe mail could not be delivered.\r\n"
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.fi\r\n\r\n"
+        f"Final-Recipient: rfc822; nobody@example.fi\r\nAction: {action}\r\nStatus: 5.1.1\r\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 <nobody@example.fi>: user unknown\r\n\r\n"
+        "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"From: {OURS}\r\nTo: nobody@example.fi\r\nMessage-ID: <{original_id}>\r\n"
+        "Subject: Re: x\r\n\r\n--b--\r\n"
+    ).encode()
+
+
+def test_a_bounce_of_our_reply_marks_it_undelivered() -> None:
+    parsed = parse_email(
+        InboundRequest(body=dsn("5f1e.reply@kunta.example"), headers={"mail-from": "<>"}), RULES
+    )
+    (report,) = parsed.items
+    assert isinstance(report, DeliveryReported)
+    assert report.provider_message_id == "5f1e.reply@kunta.example"
+    assert report.status is DeliveryStatus.UNDELIVERED
+    assert report.error is not None
+    assert "5.1.1" in report.error
+    assert "user unknown" in report.error
+
+
+@pytest.mark.parametrize(
+    ("original", "action"),
+    [("someone-else@other.example", "failed"), ("5f1e.reply@kunta.example", "delayed")],
+)
+def test_other_reports_are_only_ignored(original: str, action: str) -> None:
+    parsed = parse_email(
+        InboundRequest(body=dsn(original, action), headers={"mail-from": "<>"}), RULES
+    )
+    assert parsed.items == ()
+    assert parsed.ignored == "bounce (null envelope sender)"

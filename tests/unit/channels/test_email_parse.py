@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from channels.base import InboundRequest, Rejected
 from channels.email.parse import EmailRules, parse_email
-from router.events import Channel, MessageReceived
+from router.events import Channel, DeliveryReported, MessageReceived
 
 OURS = "neuvonta@kunta.example"
 RULES = EmailRules(own_address=OURS, max_bytes=64 * 1024)
@@ -224,7 +224,7 @@ def _parse_or_reject(raw: bytes, headers: dict[str, str]) -> None:
     else:
         assert parsed.ignored or parsed.items
         for item in parsed.items:
-            assert isinstance(item, MessageReceived)
+            assert isinstance(item, MessageReceived | DeliveryReported)
             item.to_json()  # publishable as it is
         return
     assert refused.status in (550, 552)
@@ -253,7 +253,8 @@ _HEADER_VALUES = st.one_of(
             "text/plain; charset=x-unknown", "text/html; charset=utf-8", "base64",
             "quoted-printable", "8bit", "attachment; filename*=utf-8''%E4%E4.pdf",
             'attachment; filename="a.txt"', "message/rfc822", "multipart/report", "<<<>>>",
-            "a@b, c@d", "\"unterminated <x@y.fi>", "no",
+            "a@b, c@d", "\"unterminated <x@y.fi>", "no", "message/delivery-status",
+            'multipart/report; boundary="b"', "text/rfc822-headers", "MAILER-DAEMON@x.fi",
         ]
     ),
 )  # fmt: skip
@@ -265,6 +266,9 @@ _BODIES = st.one_of(
             b"--b\r\nContent-Type: text/plain\r\n\r\nhei\r\n--b--\r\n",
             b"--b\r\nContent-Type: text/html\r\n\r\n<p>hei<blockquote>x</p>\r\n--b",
             b"--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: x\r\n\r\ny\r\n--b--",
+            b"--b\r\nContent-Type: message/delivery-status\r\n\r\nAction: failed\r\n"
+            b"Status: 5.0.0\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+            b"Message-ID: <1.reply@kunta.example>\r\n--b--",
             b"SGVp!!!=\r\n",
             b"=E4=E4=\r\n=ZZ",
             b"\xff\xfe\x00h\x00e\x00i",
