@@ -28,7 +28,7 @@ from router.settings import Settings
 log = logging.getLogger(__name__)
 
 # The adapter packages, each with ``from_settings(settings) -> adapter | None``.
-ADAPTER_MODULES = ("channels.sms", "channels.telegram")
+ADAPTER_MODULES = ("channels.sms", "channels.telegram", "channels.email")
 
 Factory = Callable[[Settings], ChannelAdapter | None]
 

@@ -1,5 +1,6 @@
-"""A real ``neuvonta serve`` (offline agent, demo knowledge base) with SMS and Telegram on,
-against fake Twilio and Telegram APIs on loopback: what a resident on a phone sees."""
+"""A real ``neuvonta serve`` (offline agent, demo knowledge base) with SMS, Telegram and
+email on, against fake Twilio and Telegram APIs and an SMTP relay on loopback: what a
+resident on a phone or in a mail program sees."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ import re
 import socket
 import time
 from collections.abc import Callable
+from email.message import EmailMessage
+from email.utils import make_msgid
 from pathlib import Path
 
+import aiosmtplib
 import httpx
 
 from router import phrases
 from tests.e2e.conftest import start_server, stop_server
+from tests.fakes.smtp_relay import smtp_relay
 from tests.fakes.telegram_server import TelegramFake
 from tests.fakes.twilio_server import (
     ACCOUNT_SID,
@@ -43,11 +48,11 @@ async def until(check: Callable[[], bool], what: str, timeout: float = 30.0) -> 
         await asyncio.sleep(0.1)
 
 
-async def test_serve_says_which_channels_are_on_and_answers_sms_and_telegram(
+async def test_serve_says_which_channels_are_on_and_answers_sms_telegram_and_email(
     tmp_path: Path,
 ) -> None:
-    async with FakeTwilio() as twilio, TelegramFake() as telegram:
-        port = free_port()
+    async with FakeTwilio() as twilio, TelegramFake() as telegram, smtp_relay() as relay:
+        port, smtp_port = free_port(), free_port()
         public = f"http://127.0.0.1:{port}"
         env = {
             "NEUVONTA_PUBLIC_URL": public,
@@ -57,6 +62,11 @@ async def test_serve_says_which_channels_are_on_and_answers_sms_and_telegram(
             "NEUVONTA_TWILIO_API_URL": twilio.url,
             "NEUVONTA_TELEGRAM_BOT_TOKEN": telegram.token,
             "NEUVONTA_TELEGRAM_API_URL": telegram.api_url,
+            "NEUVONTA_EMAIL_ADDRESS": "neuvonta@kunta.example",
+            "NEUVONTA_SMTP_LISTEN_PORT": str(smtp_port),
+            "NEUVONTA_SMTP_HOST": relay.host,
+            "NEUVONTA_SMTP_PORT": str(relay.port),
+            "NEUVONTA_SMTP_STARTTLS": "false",
         }
         server = await asyncio.to_thread(
             start_server, tmp_path / "var", "--port", str(port), env=env
@@ -65,7 +75,7 @@ async def test_serve_says_which_channels_are_on_and_answers_sms_and_telegram(
             log = server.log()
             assert re.search(r"sms\s+on: Twilio webhook " + re.escape(public), log), log
             assert re.search(r"telegram\s+on: polling", log), log
-            assert re.search(r"email\s+off", log), log
+            assert re.search(rf"email\s+on: SMTP on port {smtp_port}", log), log
             assert AUTH_TOKEN not in log and telegram.token not in log
 
             form = inbound_sms(new_sid(), RESIDENT, "Mitä kirjastossa voi tehdä?", to=OURS)
@@ -87,5 +97,18 @@ async def test_serve_says_which_channels_are_on_and_answers_sms_and_telegram(
             await until(lambda: bool(telegram.sent), "the Telegram handoff notice")
             notice = telegram.sent[0].text
             assert re.search(r"NV-[0-9A-Z]{4}-[0-9A-Z]{4}", notice), notice
+
+            question = EmailMessage()
+            question["From"] = "maija@example.fi"
+            question["To"] = "neuvonta@kunta.example"
+            question["Subject"] = "Kirjasto"
+            question["Message-ID"] = make_msgid(domain="example.fi")
+            question.set_content("Hur lånar jag böcker på biblioteket?")
+            await aiosmtplib.send(question, hostname="127.0.0.1", port=smtp_port, start_tls=False)
+            (answer,) = await relay.wait_for(1, timeout=30)
+            assert answer.rcpt_tos == ["maija@example.fi"]
+            assert answer.message["In-Reply-To"] == question["Message-ID"]
+            plain = answer.message.get_body(preferencelist=("plain",))
+            assert plain is not None and phrases.disclosure("sv") in plain.get_content()
         finally:
             await asyncio.to_thread(stop_server, server)
