@@ -13,6 +13,7 @@ How an adapter is reached (HTTP routes, a server or poller it runs) is its own b
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -128,6 +129,22 @@ class ChannelAdapter(Protocol):
 
 
 SOURCES_HEADING = {"fi": "Lähteet:", "sv": "Källor:", "en": "Sources:"}
+_SCHEME = re.compile(r"(?i)^[a-z][a-z0-9+.-]*:")
+
+
+def absolute_url(url: str | None, public_url: str | None) -> str | None:
+    """A link the resident can open outside the web chat: a relative one (``/kb/…``) under
+    ``public_url``; absolute ones (``https:``, ``mailto:``) and no public URL: as it is."""
+    if not url or not public_url or _SCHEME.match(url):
+        return url
+    return f"{public_url.rstrip('/')}/{url.lstrip('/')}"
+
+
+def with_absolute_sources(reply: ReplyRequested, public_url: str | None) -> ReplyRequested:
+    sources = tuple(
+        s.model_copy(update={"url": absolute_url(s.url, public_url)}) for s in reply.sources
+    )
+    return reply.model_copy(update={"sources": sources})
 
 
 def sources_as_text(reply: ReplyRequested) -> str:

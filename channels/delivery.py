@@ -23,10 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from channels.base import ChannelAdapter, Delivery
 from channels.inbox import OptOuts
 from router import subjects
-from router.bus import ConsumerSpec, EventPublisher
+from router.bus import ConsumerSpec, EventPublisher, dead_letter
 from router.events import (
     Channel,
-    DeadLettered,
     ReplyFailed,
     ReplyRequested,
     ReplySent,
@@ -193,23 +192,8 @@ class DeliveryWorker:
             self.metrics.deliveries.labels(channel.value, outcome).inc()
 
     async def _dead_letter(self, m: Msg, error: str) -> None:
-        meta = m.metadata
-        event = DeadLettered(
-            stream=subjects.Stream.CONVERSATIONS.value,
-            stream_seq=meta.sequence.stream,
-            subject=m.subject,
-            error=error[:2000],
-            deliveries=meta.num_delivered,
-            payload=m.data.decode("utf-8", errors="replace"),
-        )
-        try:
-            await self.publisher.publish(event)
-        except Exception:
-            log.warning("dead-letter publish failed; reply %s waits", meta.sequence.stream)
-            await _nak(m, self.retry.delay(meta.num_delivered))
-            return
-        log.error("reply at stream seq %s dead-lettered: %s", meta.sequence.stream, error[:200])
-        await m.term()
+        if not await dead_letter(self.publisher, m, subjects.Stream.CONVERSATIONS, error):
+            await _nak(m, self.retry.delay(m.metadata.num_delivered))
 
 
 async def _nak(m: Msg, delay: float) -> None:

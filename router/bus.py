@@ -27,7 +27,7 @@ from nats.js.api import (
 from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
-from router.events import Event
+from router.events import DeadLettered, Event
 from router.subjects import STREAM_SUBJECTS, Stream, msg_id_for, subject_for
 
 log = logging.getLogger(__name__)
@@ -160,6 +160,28 @@ class ConsumerSpec:
             max_deliver=-1,
             max_ack_pending=self.max_ack_pending,
         )
+
+
+async def dead_letter(publisher: EventPublisher, m: Msg, stream: Stream, error: str) -> bool:
+    """Set ``m`` aside: publish it as a ``DeadLettered`` event (people see it) and ``term``
+    it. False when the dead letter could not be published: the caller naks instead."""
+    meta = m.metadata
+    event = DeadLettered(
+        stream=stream.value,
+        stream_seq=meta.sequence.stream,
+        subject=m.subject,
+        error=error[:2000],
+        deliveries=meta.num_delivered,
+        payload=m.data.decode("utf-8", errors="replace"),
+    )
+    try:
+        await publisher.publish(event)
+    except Exception:
+        log.warning("dead-letter publish failed; stream message %s waits", meta.sequence.stream)
+        return False
+    log.error("dead-lettered stream message %s: %s", meta.sequence.stream, error[:200])
+    await m.term()
+    return True
 
 
 BatchHandler = Callable[[Sequence[Msg]], Awaitable[None]]

@@ -17,8 +17,8 @@ from nats.errors import Error as NatsError
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from router.bus import EventPublisher
-from router.events import DeadLettered, Event, MessageReceived
+from router.bus import EventPublisher, dead_letter
+from router.events import Event, MessageReceived
 from router.metrics import Metrics
 from router.pipeline import Pipeline
 from router.subjects import Stream
@@ -111,21 +111,7 @@ class InboundHandler:
             log.warning("nak failed; the message comes back after ack_wait")
 
     async def _dead_letter(self, m: Msg, error: str) -> None:
-        meta = m.metadata
-        event = DeadLettered(
-            stream=self.stream.value,
-            stream_seq=meta.sequence.stream,
-            subject=m.subject,
-            error=error[:2000],
-            deliveries=meta.num_delivered,
-            payload=m.data.decode("utf-8", errors="replace"),
-        )
-        try:
-            await self.publisher.publish(event)
-        except Exception:
-            log.warning("dead-letter publish failed; message %s waits", meta.sequence.stream)
+        if await dead_letter(self.publisher, m, self.stream, error):
+            self.metrics.dead_lettered.labels(self.stream.value).inc()
+        else:
             await self._nak(m)
-            return
-        log.error("dead-lettered stream message %s: %s", meta.sequence.stream, error[:200])
-        self.metrics.dead_lettered.labels(self.stream.value).inc()
-        await m.term()

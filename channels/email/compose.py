@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
-from channels.base import SOURCES_HEADING, sources_as_text
+from channels.base import SOURCES_HEADING, sources_as_text, with_absolute_sources
 from router.events import ReplyRequested, Role
 
 # Subjects for a reply with no inbound subject to answer (or a message staff start).
@@ -87,19 +87,6 @@ def subject_for(reply: ReplyRequested, thread: ThreadHeaders | None) -> str:
         original = " ".join(original.replace(f"[{case}]", " ").split())
     subject = f"Re: {original}" if original else DEFAULT_SUBJECT[_language(reply)]
     return f"{subject} [{case}]" if case else subject
-
-
-def absolute_url(url: str | None, public_url: str | None) -> str | None:
-    if not url or re.match(r"(?i)^[a-z][a-z0-9+.-]*:", url) or not public_url:
-        return url
-    return f"{public_url.rstrip('/')}/{url.lstrip('/')}"
-
-
-def with_absolute_sources(reply: ReplyRequested, public_url: str | None) -> ReplyRequested:
-    sources = tuple(
-        s.model_copy(update={"url": absolute_url(s.url, public_url)}) for s in reply.sources
-    )
-    return reply.model_copy(update={"sources": sources})
 
 
 def threading(thread: ThreadHeaders | None, root: str | None) -> tuple[str | None, list[str]]:

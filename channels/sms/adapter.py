@@ -27,13 +27,14 @@ from channels.base import (
     InboundRequest,
     Parsed,
     sources_as_text,
+    with_absolute_sources,
 )
 from channels.sms import parse, signature
 from channels.sms.parse import WHATSAPP_PREFIX
 from channels.sms.render import DEFAULT_MAX_SEGMENTS, SmsText, render_sms, render_whatsapp
 from channels.sms.routes import twilio_router
 from channels.sms.segments import LIMITS
-from router.events import Channel, ReplyRequested, SourceRef
+from router.events import Channel, ReplyRequested
 from router.settings import Settings
 
 if TYPE_CHECKING:
@@ -44,13 +45,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT = 15.0
-
-
-def absolute_url(url: str | None, public_url: str | None) -> str | None:
-    """A source link the resident can open from a phone: relative ones under public_url."""
-    if not url or not public_url or "://" in url:
-        return url
-    return public_url.rstrip("/") + "/" + url.lstrip("/")
 
 
 class _HttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
@@ -174,11 +168,7 @@ class TwilioAdapter:
     # ---- outbound ----
 
     def render(self, reply: ReplyRequested) -> SmsText:
-        sources = tuple(
-            SourceRef(doc_id=s.doc_id, title=s.title, url=absolute_url(s.url, self.public_url))
-            for s in reply.sources
-        )
-        links = sources_as_text(reply.model_copy(update={"sources": sources}))
+        links = sources_as_text(with_absolute_sources(reply, self.public_url))
         if reply.channel is Channel.WHATSAPP:
             return render_whatsapp(reply.text, links)
         return render_sms(reply.text, links, self.max_segments)

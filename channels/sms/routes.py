@@ -16,6 +16,7 @@ from fastapi.responses import PlainTextResponse, Response
 from channels.base import InboundRequest, Rejected
 from channels.sms import parse
 from channels.sms.signature import MESSAGE_PATH, STATUS_PATH
+from channels.webhooks import read_capped_body
 
 if TYPE_CHECKING:
     from channels.inbox import Inbox
@@ -26,21 +27,6 @@ log = logging.getLogger(__name__)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 # Twilio's forms are a few kilobytes at most.
 MAX_BODY = 64 * 1024
-
-
-async def read_body(request: Request, limit: int) -> bytes | None:
-    """The raw body, or None when it is longer than ``limit`` (not read further)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def channel_hint(body: bytes) -> str:
@@ -55,10 +41,11 @@ def twilio_router(adapter: TwilioAdapter, inbox: Inbox, max_body: int = MAX_BODY
     router = APIRouter()
 
     async def handle(request: Request, path: str) -> Response:
-        body = await read_body(request, max_body)
-        if body is None:
-            inbox.rejected("sms", "too_large", f"body over {max_body} bytes")
-            return PlainTextResponse("request body too large", status_code=413)
+        try:
+            body = await read_capped_body(request, max_body)
+        except Rejected as e:
+            inbox.rejected("sms", "too_large", e.reason)
+            return PlainTextResponse(e.reason, status_code=e.status)
         label = channel_hint(body)
         inbound = InboundRequest(
             body=body,

@@ -11,8 +11,8 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-from channels.base import sources_as_text
-from router.events import ReplyRequested, SourceRef
+from channels.base import sources_as_text, with_absolute_sources
+from router.events import ReplyRequested
 
 MAX_UTF16 = 4096
 # A boundary earlier than this share of the limit wastes too much of a part.
@@ -30,9 +30,7 @@ class TelegramReply:
 def render_reply(
     reply: ReplyRequested, public_url: str | None, limit: int = MAX_UTF16
 ) -> TelegramReply:
-    sourced = reply.model_copy(
-        update={"sources": tuple(_absolute(s, public_url) for s in reply.sources)}
-    )
+    sourced = with_absolute_sources(reply, public_url)
     text = "\n\n".join(p for p in (reply.text.strip(), sources_as_text(sourced)) if p)
     return TelegramReply(chat_id=chat_id_of(reply.recipient.value), parts=split(text, limit))
 
@@ -40,13 +38,6 @@ def render_reply(
 def chat_id_of(value: str) -> int | str:
     """Telegram takes a numeric chat id as an integer (``@channel`` names as strings)."""
     return int(value) if value.lstrip("-").isdigit() else value
-
-
-def _absolute(source: SourceRef, public_url: str | None) -> SourceRef:
-    url = source.url
-    if not url or not public_url or "://" in url:
-        return source
-    return source.model_copy(update={"url": f"{public_url.rstrip('/')}/{url.lstrip('/')}"})
 
 
 def utf16_len(text: str) -> int:

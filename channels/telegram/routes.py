@@ -17,6 +17,7 @@ from starlette.background import BackgroundTask
 
 from channels.base import InboundRequest, Rejected
 from channels.telegram.parse import parse_update
+from channels.webhooks import read_capped_body
 
 if TYPE_CHECKING:
     from channels.inbox import Inbox
@@ -40,7 +41,7 @@ def webhook_router(adapter: TelegramAdapter, inbox: Inbox) -> APIRouter:
             inbox.rejected(CHANNEL, "bad_secret", e.reason)
             return PlainTextResponse(e.reason, status_code=e.status)
         try:
-            body = await _capped_body(request, adapter.max_body)
+            body = await read_capped_body(request, adapter.max_body)
             update = parse_update(body)
         except Rejected as e:
             inbox.rejected(CHANNEL, "too_large" if e.status == 413 else "malformed", e.reason)
@@ -58,18 +59,3 @@ def webhook_router(adapter: TelegramAdapter, inbox: Inbox) -> APIRouter:
         return JSONResponse({}, background=task)
 
     return router
-
-
-async def _capped_body(request: Request, cap: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    too_large = Rejected(f"body larger than {cap} bytes", status=413)
-    if declared.isdigit() and int(declared) > cap:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > cap:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
