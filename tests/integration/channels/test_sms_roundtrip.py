@@ -247,3 +247,24 @@ async def test_one_ticket_holds_the_transcript_across_channels_and_the_reply_fol
             await staff.aclose()
         await sent(twilio, 2)
         assert twilio.messages[-1]["To"] == f"whatsapp:{RESIDENT}"
+
+
+async def test_a_provider_that_keeps_failing_is_tried_the_set_number_of_times_then_a_person_sees_it(
+    tmp_path: Path, nats_url: str, database_url: str
+) -> None:
+    async with sms_system(tmp_path, nats_url, database_url, delivery_attempts=3) as (
+        system,
+        twilio,
+    ):
+        twilio.fail_next(10, status=503)
+        await post(system, inbound_sms(new_sid(), RESIDENT, "Milloin kirjasto on auki?"))
+
+        async def ticket_opened() -> bool:
+            return bool(await system.tickets())
+
+        await eventually(ticket_opened, what="a ticket after the last try")
+        assert twilio.calls == 3 and twilio.messages == []
+        (reply,) = await system.replies()
+        assert reply["status"] == "failed" and reply["attempts"] == 3
+        (dead,) = await rows(system.svc, "dead_letter")
+        assert "after 3 tries" in dead["error"]
