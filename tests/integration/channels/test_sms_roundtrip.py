@@ -166,7 +166,9 @@ async def test_a_reply_that_cannot_be_delivered_reaches_a_person(
         await post(system, inbound_sms(new_sid(), RESIDENT, "Milloin kirjasto on auki?"))
 
         async def ticket_opened() -> bool:
-            return bool(await system.tickets())
+            # The ticket is opened first; the reply is marked failed right after.
+            replies = await system.replies()
+            return bool(await system.tickets()) and [m["status"] for m in replies] == ["failed"]
 
         await eventually(ticket_opened, what="a ticket for the undelivered reply")
         (ticket,) = await system.tickets()
@@ -260,7 +262,9 @@ async def test_a_provider_that_keeps_failing_is_tried_the_set_number_of_times_th
         await post(system, inbound_sms(new_sid(), RESIDENT, "Milloin kirjasto on auki?"))
 
         async def ticket_opened() -> bool:
-            return bool(await system.tickets())
+            # The ticket is opened first; the reply is marked failed right after.
+            replies = await system.replies()
+            return bool(await system.tickets()) and [m["status"] for m in replies] == ["failed"]
 
         await eventually(ticket_opened, what="a ticket after the last try")
         assert twilio.calls == 3 and twilio.messages == []
