@@ -52,6 +52,22 @@ class TriageRequest(BaseModel):
     language_hint: str | None = None
 
 
+class AgentUsage(BaseModel):
+    """What one assessment cost an external model, for the audit record."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str
+    prompt_version: str
+    prompt_tokens: int = Field(0, ge=0)
+    completion_tokens: int = Field(0, ge=0)
+    # In the currency of the configured prices (NEUVONTA_LLM_PRICE_*); None: no prices set.
+    cost: float | None = Field(None, ge=0)
+    latency_ms: float | None = Field(None, ge=0)
+    # Set when this assessment did not come from the model: "circuit_open", "error: …".
+    fallback: str | None = None
+
+
 class Assessment(BaseModel):
     """What the agent found. Everything ``decide()`` needs; no decision in it."""
 
@@ -75,6 +91,8 @@ class Assessment(BaseModel):
         (), description="Retrieval ranking, best first (for evaluation and audit)"
     )
     scores: dict[str, float] = Field(default_factory=dict)
+    # An LLM agent's model, prompt version, tokens, cost; None for agents without a model.
+    usage: AgentUsage | None = None
 
 
 class TriageAgent(Protocol):

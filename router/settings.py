@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     )
     jetstream_replicas: Annotated[int, Field(ge=1, le=5)] = 1
 
-    agent: Literal["offline", "noop"] = "offline"
+    agent: Literal["offline", "noop", "llm"] = "offline"
     # How the offline agent embeds questions: the model's weights exactly, or int8 (faster).
     query_encoder: Literal["exact", "int8"] = "exact"
     agent_timeout: Annotated[float, Field(gt=0)] = 10.0
@@ -58,6 +58,29 @@ class Settings(BaseSettings):
     session_max_hours: Annotated[float, Field(gt=0, le=24 * 90)] = 24.0
 
     public_url: str | None = None
+
+    # ---- the LLM agent (NEUVONTA_AGENT=llm; agents.llm): any OpenAI-compatible endpoint ----
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_model: str | None = None
+    # Azure OpenAI: the deployment name and API version (the base URL is the resource's).
+    llm_azure_deployment: str | None = None
+    llm_azure_api_version: str | None = None
+    # Seconds for one model call (all tries stay within NEUVONTA_AGENT_TIMEOUT), and the most
+    # tokens it may write.
+    llm_timeout: Annotated[float, Field(gt=0)] = 8.0
+    llm_max_tokens: Annotated[int, Field(ge=16, le=32_000)] = 700
+    # Tries per message on 429/5xx (with jittered backoff), within the agent timeout.
+    llm_retries: Annotated[int, Field(ge=0, le=5)] = 2
+    # The circuit opens after this many failed messages in a row, and tries again after this
+    # many seconds; while open, messages take the fallback.
+    llm_breaker_failures: Annotated[int, Field(ge=1, le=100)] = 5
+    llm_breaker_reset: Annotated[float, Field(gt=0)] = 30.0
+    # While the model is unavailable: the offline agent answers, or people do.
+    llm_fallback: Literal["offline", "human"] = "offline"
+    # Prices per 1,000 tokens (prompt, completion) for the audit's cost; unset: no cost.
+    llm_price_prompt: Annotated[float, Field(ge=0)] | None = None
+    llm_price_completion: Annotated[float, Field(ge=0)] | None = None
 
     # ---- channels: each is on when its credentials are set (channels.gateway) ----
     # Twilio (SMS, and WhatsApp through ``whatsapp:`` numbers).

@@ -132,6 +132,18 @@ def initial_status(channel: Channel) -> str:
     return "delivered" if channel is Channel.WEB else "pending"
 
 
+def _usage_columns(a: Assessment | None) -> dict[str, Any]:
+    u = a.usage if a else None
+    return {
+        "llm_model": u.model if u else None,
+        "prompt_version": u.prompt_version if u else None,
+        "prompt_tokens": u.prompt_tokens if u else None,
+        "completion_tokens": u.completion_tokens if u else None,
+        "llm_cost": u.cost if u else None,
+        "llm_fallback": u.fallback if u else None,
+    }
+
+
 def _sources_json(sources: Sequence[SourceRef]) -> list[dict[str, Any]]:
     return [s.model_dump() for s in sources]
 
@@ -402,6 +414,7 @@ class RouterStore:
                     "ranked_doc_ids": list(a.ranked_doc_ids) if a else [],
                     "agent_reason": a.reason if a else None,
                     "latency_ms": o.latency_ms,
+                    **_usage_columns(a),
                     "ticket_id": None,
                     "created_at": o.created_at,
                 }

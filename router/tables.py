@@ -114,6 +114,13 @@ class DecisionRow(SQLModel, table=True):
     ranked_doc_ids: list[str] = _json()
     agent_reason: str | None = None
     latency_ms: float | None = None
+    # An LLM agent's audit: which model and prompt, what it cost (agents.base.AgentUsage).
+    llm_model: str | None = None
+    prompt_version: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    llm_cost: float | None = None
+    llm_fallback: str | None = None
     ticket_id: int | None = None
     created_at: datetime = _ts(index=True)
 
