@@ -59,6 +59,15 @@ class Settings(BaseSettings):
 
     public_url: str | None = None
 
+    # ---- privacy: conversations older than this (days since the last message) are deleted;
+    # anonymous web chats and identified contacts (phone, email, Telegram) apart. 0: keep.
+    retention_web_days: Annotated[int, Field(ge=0)] = 90
+    retention_contact_days: Annotated[int, Field(ge=0)] = 365
+
+    # ---- abuse: inbound messages per sender and requests per client IP, per minute (0: off).
+    rate_limit_sender: Annotated[int, Field(ge=0)] = 20
+    rate_limit_ip: Annotated[int, Field(ge=0)] = 120
+
     # ---- the LLM agent (NEUVONTA_AGENT=llm; agents.llm): any OpenAI-compatible endpoint ----
     llm_base_url: str | None = None
     llm_api_key: SecretStr | None = None
