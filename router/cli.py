@@ -9,6 +9,7 @@ import typer
 
 from agents.cli import eval_command, kb_app
 from handoff.queues_cli import queues_app
+from handoff.residents_cli import residents_app, retention_app
 from handoff.thresholds_cli import thresholds_app
 from handoff.users_cli import users_app
 from router.cli_support import DataDir
@@ -100,6 +101,8 @@ app.add_typer(kb_app, name="kb")
 app.add_typer(users_app, name="users")
 app.add_typer(thresholds_app, name="thresholds")
 app.add_typer(queues_app, name="queues")
+app.add_typer(residents_app, name="residents")
+app.add_typer(retention_app, name="retention")
 
 
 def main() -> None:

@@ -1,0 +1,171 @@
+"""``neuvonta residents`` (one resident's data: export, delete) and ``neuvonta retention``
+(delete what is past the retention period).
+
+Work on the running system's database, as ``serve`` (``--data-dir`` / ``DATABASE_URL``).
+What is exported, deleted and kept, and why: ``handoff.retention``. Exit codes: 0 done,
+1 the database failed or the deletion was not confirmed, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from router.cli_support import DataDir, fail, note, run_on_database, settings_for
+
+# The database modules load inside the commands: `neuvonta --help` does not pay for them.
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from handoff.retention import ResidentDeletion, RetentionReport
+    from router.events import Address
+
+residents_app = typer.Typer(
+    help="One resident's data, on request: export it as JSON, or delete it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+retention_app = typer.Typer(
+    help="Delete conversations past the retention period (NEUVONTA_RETENTION_*_DAYS).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+AddressArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="ADDRESS",
+        help="The resident's address: sms:+358401234567, whatsapp:+358…, email:a@b.fi, "
+        "telegram:<chat id> or web:<chat session id>",
+        show_default=False,
+    ),
+]
+
+
+def _address(text: str) -> Address:
+    from handoff.retention import parse_address
+
+    try:
+        return parse_address(text)
+    except ValueError as e:
+        fail(str(e))
+
+
+@residents_app.command("export")
+def export(address: AddressArgument, data_dir: DataDir = None) -> None:
+    """Print everything stored about a resident as JSON.
+
+    Their conversations on this address and, for a phone number or an email address, on
+    the other channels too, with every message, ticket, its timeline and the AI's decisions.
+    """
+    from handoff.retention import export_resident
+
+    resident = _address(address)
+
+    async def work(engine: AsyncEngine) -> dict[str, Any]:
+        return await export_resident(engine, resident)
+
+    data = run_on_database(settings_for(data_dir), work)
+    if not data["conversations"] and not data["opt_outs"]:
+        note(f"nothing is stored for {resident}")
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _summary(deletion: ResidentDeletion) -> str:
+    from handoff.retention import counts
+
+    return counts(deletion.deleted)
+
+
+@residents_app.command("delete")
+def delete(
+    address: AddressArgument,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Delete everything stored about a resident (what `export` shows).
+
+    An opt-out (SMS STOP) is kept: it is their instruction not to be messaged.
+    """
+    from handoff.retention import delete_resident
+
+    resident = _address(address)
+    settings = settings_for(data_dir)
+
+    def run(dry_run: bool) -> ResidentDeletion:
+        async def work(engine: AsyncEngine) -> ResidentDeletion:
+            return await delete_resident(engine, resident, dry_run=dry_run)
+
+        return run_on_database(settings, work)
+
+    if not yes:
+        planned = run(dry_run=True)
+        if not planned.total:
+            typer.echo(f"nothing to delete for {resident}")
+            return
+        typer.echo(f"This deletes, for {resident}: {_summary(planned)}.")
+        if planned.active_cases:
+            typer.echo(f"Cases still being worked on: {', '.join(planned.active_cases)}.")
+        if not typer.confirm("Delete?", default=False):
+            fail("nothing deleted", 1)
+    done = run(dry_run=False)
+    if not done.total:
+        typer.echo(f"nothing to delete for {resident}")
+    else:
+        typer.echo(f"deleted for {resident}: {_summary(done)}")
+    if done.opt_outs_kept:
+        typer.echo(f"kept: the opt-out of {resident} (they asked for no more messages)")
+
+
+def _print_report(report: RetentionReport) -> None:
+    verb = "would delete" if report.dry_run else "deleted"
+    if not report.deleted:
+        typer.echo(f"retention: nothing to delete{' (dry run)' if report.dry_run else ''}")
+    else:
+        table = Table(box=None, pad_edge=False)
+        table.add_column("table")
+        table.add_column(verb, justify="right")
+        table.add_column("kept anonymised", justify="right")
+        for name in sorted(set(report.deleted) | set(report.anonymised)):
+            table.add_row(
+                escape(name),
+                str(report.deleted.get(name, 0)),
+                str(report.anonymised.get(name, 0)),
+            )
+        Console(soft_wrap=True).print(table)
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(report.conversations.items()))
+        if kinds:
+            typer.echo(f"conversations past their limit: {kinds}")
+    if report.kept_active:
+        typer.echo(f"kept: {report.kept_active} old conversations with a case still active")
+
+
+@retention_app.command("run")
+def run_retention_once(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only say what would be deleted")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Delete now what is past the retention period.
+
+    Web chats after NEUVONTA_RETENTION_WEB_DAYS; SMS, WhatsApp, Telegram and email after
+    NEUVONTA_RETENTION_CONTACT_DAYS (0: keep forever); never a conversation with a case
+    still active.
+    """
+    from handoff.retention import apply_retention
+    from router.events import utcnow
+
+    settings = settings_for(data_dir)
+
+    async def work(engine: AsyncEngine) -> RetentionReport:
+        return await apply_retention(engine, settings, utcnow(), dry_run=dry_run)
+
+    _print_report(run_on_database(settings, work))
