@@ -2,7 +2,8 @@
 
 ``Inbox.accept`` publishes resident messages to JetStream (the provider's message id is the
 dedup key), records delivery receipts on the stored reply, and keeps opt-outs. Adapters
-never write to the bus or the database themselves.
+never write to the bus or the database themselves. ``Inbox.admit`` applies the per-sender
+rate limit (``channels.ratelimit``) before that: every inbound entry point calls it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from channels.base import OptOut, Parsed
+from channels.base import Item, OptOut, Parsed
+from channels.ratelimit import Admission, RateLimits, Verdict, admit, pseudonym, refund
 from router.bus import EventPublisher
 from router.db import insert_ignore
 from router.events import Address, DeliveryReported, DeliveryStatus, MessageReceived, utcnow
@@ -113,12 +115,46 @@ class Inbox:
         engine: AsyncEngine,
         publisher: EventPublisher,
         metrics: Metrics | None = None,
+        limits: RateLimits | None = None,
     ) -> None:
         self.engine = engine
         self.publisher = publisher
         self.metrics = metrics
+        # Off unless given (tests, tools); the gateway passes RateLimits.from_settings(...).
+        self.limits = limits if limits is not None else RateLimits()
         self.opt_outs = OptOuts(engine)
         self.state = ChannelState(engine)
+
+    def admit(self, parsed: Parsed | Iterable[Item]) -> Admission:
+        """The items without the messages whose sender is over the per-sender limit; each of
+        those is counted as rejected (``rate_limited``), the first per sender and window also
+        logged (with the sender's pseudonym, not the address)."""
+        admission = admit(parsed, self.limits)
+        for item, verdict in admission.limited:
+            self._limited(item.sender, verdict, "message")
+        return admission
+
+    def refund(self, admission: Admission) -> None:
+        """Call when what ``admit`` let through could not be accepted (the provider will
+        deliver it again): its hits are taken back, so a retry does not count twice."""
+        refund(admission, self.limits)
+
+    def sender_allowed(self, sender: Address, what: str) -> bool:
+        """Count one thing ``sender`` asks for that is not a message (Telegram's ``/start``)
+        against its limit; False (counted and logged as for ``admit``) when over it."""
+        verdict = self.limits.sender(sender)
+        if not verdict.allowed:
+            self._limited(sender, verdict, what)
+        return verdict.allowed
+
+    def _limited(self, sender: Address, verdict: Verdict, what: str) -> None:
+        self.rejected(
+            sender.channel.value,
+            "rate_limited",
+            f"sender {pseudonym(sender)} is over {self.limits.senders.limit} messages a "
+            f"minute (may write again in {verdict.retry_after} s); {what} not taken",
+            quiet=not verdict.first,
+        )
 
     async def accept(self, parsed: Parsed | Iterable[Any]) -> None:
         """Act on everything an adapter parsed. Raises when the bus or database is down:
@@ -145,9 +181,16 @@ class Inbox:
                 case _:
                     raise TypeError(f"not an inbound item: {type(item).__name__}")
 
-    def rejected(self, channel: str, code: str, reason: str = "") -> None:
+    def rejected(self, channel: str, code: str, reason: str = "", *, quiet: bool = False) -> None:
         """Count and log a refused request. ``code``: a short fixed word for the metric
-        (``bad_signature``, ``malformed``, ``too_large``); ``reason`` never holds a secret."""
-        log.warning("%s: rejected inbound request (%s): %s", channel, code, reason)
+        (``bad_signature``, ``malformed``, ``too_large``, ``rate_limited``); ``reason`` never
+        holds a secret. ``quiet``: logged at debug level only (a flood's repeats)."""
+        log.log(
+            logging.DEBUG if quiet else logging.WARNING,
+            "%s: rejected inbound request (%s): %s",
+            channel,
+            code,
+            reason,
+        )
         if self.metrics is not None:
             self.metrics.rejected.labels(channel, code).inc()

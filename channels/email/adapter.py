@@ -92,7 +92,7 @@ class EmailAdapter:
         intake = Intake(self.parse, inbox)
         async with asyncio.TaskGroup() as tasks:
             if s.smtp_listen_port is not None:
-                handler = InboundHandler(self.address, intake.take)
+                handler = InboundHandler(self.address, intake.take, inbox)
                 tasks.create_task(
                     serve_smtp(
                         handler,

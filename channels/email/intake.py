@@ -1,5 +1,12 @@
-"""The receive path the SMTP server and the IMAP poller share: parse, keep the thread's
-headers for the reply, hand the message to the inbox, and say how it went."""
+"""The receive path the SMTP server and the IMAP poller share: parse, apply the per-sender
+rate limit, keep the thread's headers for the reply, hand the message to the inbox, and say
+how it went.
+
+A mail whose sender (the From address, as the conversation knows them) is over the limit
+comes back ``LIMITED``: the SMTP server answers 450 (the sending server tries again later,
+and gets through once the sender is under the limit), the IMAP poller passes it by (it
+stays in the mailbox, marked read; logged and counted as rejected ``rate_limited``).
+"""
 
 from __future__ import annotations
 
@@ -18,11 +25,15 @@ from router.events import Channel, MessageReceived
 log = logging.getLogger(__name__)
 
 
+LIMITED_REASON = "too many messages, try again later"
+
+
 class Result(StrEnum):
     ACCEPTED = "accepted"
     IGNORED = "ignored"  # an auto-reply, bounce or list mail: taken, never answered
     REJECTED = "rejected"  # refused for good (the sender is told why)
     RETRY = "retry"  # the bus or database is down: the sender must try again
+    LIMITED = "limited"  # the sender is over the rate limit: try again later
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +80,17 @@ class Intake:
         if parsed.ignored:
             log.info("email: not answered: %s", parsed.ignored)
             return Outcome(Result.IGNORED, parsed.ignored)
+        admitted = self.inbox.admit(parsed)
+        if admitted.limited:
+            # A mail is one message: nothing of it is taken (a receipt never has a sender).
+            self.inbox.refund(admitted)
+            return Outcome(Result.LIMITED, LIMITED_REASON, 450)
         try:
             # The thread's headers first: the reply may be sent moments after acceptance.
             await remember_threads(self.inbox.state, parsed)
             await self.inbox.accept(parsed)
         except Exception:
+            self.inbox.refund(admitted)
             log.warning("email: could not take a message in; asking to retry", exc_info=True)
             return Outcome(Result.RETRY, "try again later", 451)
         return Outcome(Result.ACCEPTED)

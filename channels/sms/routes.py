@@ -3,6 +3,13 @@
 Each answers at once: empty TwiML (no auto-reply; the answer goes out later through the
 REST API) when the request was taken, 403 when unsigned or forged, 400 when malformed, 413
 when too big, and 503 when it could not be stored, so that Twilio tries again.
+
+A message from a sender over the per-sender rate limit (``Inbox.admit``) is answered like
+any other (empty TwiML, 200: a retry would only be refused again) but not published;
+it is logged and counted as rejected (``rate_limited``). The resident is not told by SMS:
+each message costs money, and a reply to an auto-responder could start a loop. There is no
+per-IP limit here: the requests are signed by Twilio (a forged one costs one HMAC to
+refuse), and Twilio sends every customer's webhooks from the same shared addresses.
 """
 
 from __future__ import annotations
@@ -64,9 +71,11 @@ def twilio_router(adapter: TwilioAdapter, inbox: Inbox, max_body: int = MAX_BODY
             return PlainTextResponse(e.reason, status_code=e.status)
         if parsed.ignored:
             log.info("%s: nothing to do (%s)", label, parsed.ignored)
+        admitted = inbox.admit(parsed)
         try:
-            await inbox.accept(parsed)
+            await inbox.accept(admitted.items)
         except Exception:
+            inbox.refund(admitted)
             log.exception("%s: could not store an inbound request; Twilio will retry", label)
             return PlainTextResponse("temporarily unavailable", status_code=503)
         return Response(EMPTY_TWIML, media_type="application/xml")

@@ -4,6 +4,10 @@ Long polling acknowledges an update to Telegram only by asking for a later offse
 offset moves (in ``inbox.state`` first, then in the next ``getUpdates``) only after the
 batch was accepted: a crash before that gets the same updates again (deduplicated by their
 provider ids), and a restart resumes from the stored offset instead of replaying.
+
+Messages from a chat over the per-sender rate limit are passed by like ignored updates
+(the offset moves on: fetching them again would only refuse them again), logged and
+counted as rejected (``rate_limited``), as in webhook mode.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from telegram import Update
 from telegram.error import BadRequest, Conflict, InvalidToken
 
 from channels.base import Item, Rejected
+from channels.ratelimit import Admission
 from channels.telegram.parse import Greeting, parse_update
+from channels.telegram.routes import greeting_allowed
 
 if TYPE_CHECKING:
     from channels.inbox import Inbox
@@ -126,7 +132,7 @@ class _Poller:
         """Accept a batch, then store the next offset; the greetings go out last."""
         if not updates:
             return offset
-        items: list[Item] = []
+        admitted: list[Admission] = []
         greetings: list[Greeting] = []
         for update in updates:
             try:
@@ -134,15 +140,22 @@ class _Poller:
             except Rejected as e:
                 self.inbox.rejected("telegram", "malformed", f"update {update.update_id}: {e}")
                 continue
-            items.extend(parsed.parsed.items)
-            if parsed.greeting:
+            # In order: each update counts against its chat's limit as it came.
+            admitted.append(self.inbox.admit(parsed.parsed))
+            if parsed.greeting and greeting_allowed(self.inbox, parsed.greeting):
                 greetings.append(parsed.greeting)
         next_offset = max(u.update_id for u in updates) + 1
-        if items:
-            await self.inbox.accept(items)
-        await self.inbox.state.set(
-            OFFSET_KEY, {"offset": next_offset, "bot_id": self.adapter.bot.id}
-        )
+        items: list[Item] = [item for a in admitted for item in a.items]
+        try:
+            if items:
+                await self.inbox.accept(items)
+            await self.inbox.state.set(
+                OFFSET_KEY, {"offset": next_offset, "bot_id": self.adapter.bot.id}
+            )
+        except BaseException:
+            for a in admitted:  # the batch is fetched again
+                self.inbox.refund(a)
+            raise
         for greeting in greetings:
             await self.adapter.greet(greeting)
         return next_offset

@@ -1,4 +1,11 @@
-"""The web chat channel: a JSON API, live updates over SSE, and the chat page."""
+"""The web chat channel: a JSON API, live updates over SSE, and the chat page.
+
+Abuse limits (``channels.ratelimit``; off unless ``limits`` is given): opening a session
+and posting a message count against the client address's per-IP limit, and a message that
+would be queued against its chat session's per-sender limit; over either, ``429`` with the
+reason in ``detail`` and ``Retry-After`` (seconds). Request bodies are capped (``413``)
+before they are read whole, and the text at ``max_chars`` (``422``).
+"""
 
 from __future__ import annotations
 
@@ -7,16 +14,20 @@ import json
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, HTTPException, Request, status
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Body, Depends, HTTPException, Request, status
+from fastapi.responses import FileResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 
+from channels.base import Rejected
+from channels.ratelimit import RateLimits, Verdict, pseudonym
 from channels.web.hub import Hub
+from channels.webhooks import read_capped_body
 from router.bus import EventPublisher
 from router.conversations import Conversations, MessageView
 from router.events import Address, Channel, MessageReceived, ReplyRequested
@@ -77,6 +88,50 @@ class SessionCache:
         return cid
 
 
+def max_body_bytes(max_chars: int) -> int:
+    """The largest request body a valid message can need: every character written as a
+    JSON escaped surrogate pair (12 bytes), and room for the other fields."""
+    return 12 * max_chars + 4096
+
+
+def capped_route(limit: int, refused: Callable[[], None]) -> type[APIRoute]:
+    """Routes whose request body is read at most ``limit`` bytes far: a bigger one is
+    refused with 413 (``refused`` is called to count it) before it is in memory whole."""
+
+    class CappedRequest(Request):
+        async def body(self) -> bytes:
+            if not hasattr(self, "_body"):
+                try:
+                    # Starlette's own cache of the body, as FastAPI's custom-request example.
+                    self._body = await read_capped_body(self, limit)
+                except Rejected as e:
+                    refused()
+                    raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, e.reason) from None
+            return self._body
+
+    class CappedRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+
+            async def capped(request: Request) -> Response:
+                if request.method == "POST":
+                    request = CappedRequest(request.scope, request.receive)
+                return await handler(request)
+
+            return capped
+
+    return CappedRoute
+
+
+def too_many(verdict: Verdict, what: str) -> HTTPException:
+    seconds = verdict.retry_after
+    return HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        f"Too many {what}: try again in {seconds} seconds.",
+        headers={"Retry-After": str(seconds)},
+    )
+
+
 def reply_to_hub(hub: Hub, reply: ReplyRequested) -> None:
     hub.publish(reply.recipient.value, MessageView.from_reply(reply).model_dump(mode="json"))
 
@@ -88,9 +143,33 @@ def chat_router(
     hub: Hub,
     metrics: Metrics,
     max_chars: int,
+    limits: RateLimits | None = None,
 ) -> APIRouter:
-    router = APIRouter(tags=["web chat"])
+    limits = limits if limits is not None else RateLimits()
+    router = APIRouter(
+        tags=["web chat"],
+        route_class=capped_route(
+            max_body_bytes(max_chars), metrics.rejected.labels("web", "too_large").inc
+        ),
+    )
     sessions = SessionCache(conversations)
+
+    def limit_ip(request: Request) -> None:
+        """Before the body is validated: a flood of bad requests counts too."""
+        host = request.client.host if request.client else None
+        verdict = limits.ip(host)
+        if not verdict.allowed:
+            limited(verdict, f"client {host} is over {limits.ips.limit} requests a minute")
+            raise too_many(verdict, "requests from your address")
+
+    def limited(verdict: Verdict, reason: str) -> None:
+        metrics.rejected.labels("web", "rate_limited").inc()
+        # One line per key and window: a flood is counted, not written out.
+        log.log(
+            logging.WARNING if verdict.first else logging.DEBUG,
+            "web: rejected inbound request (rate_limited): %s",
+            reason,
+        )
 
     async def conversation_of(session_id: str) -> str:
         if len(session_id) > 100 or (cid := await sessions.conversation(session_id)) is None:
@@ -102,7 +181,11 @@ def chat_router(
         return FileResponse(STATIC / "index.html")
 
     @router.post(
-        "/api/chat/sessions", status_code=status.HTTP_201_CREATED, response_model=SessionCreated
+        "/api/chat/sessions",
+        status_code=status.HTTP_201_CREATED,
+        response_model=SessionCreated,
+        responses={413: {}, 429: {}},
+        dependencies=[Depends(limit_ip)],
     )
     async def create_session(body: Annotated[NewSession | None, Body()] = None) -> SessionCreated:
         session_id, cid = await conversations.open_web_session(body.language if body else None)
@@ -113,7 +196,8 @@ def chat_router(
         "/api/chat/sessions/{session_id}/messages",
         status_code=status.HTTP_202_ACCEPTED,
         response_model=MessageAccepted,
-        responses={404: {}, 422: {}, 503: {}},
+        responses={404: {}, 413: {}, 422: {}, 429: {}, 503: {}},
+        dependencies=[Depends(limit_ip)],
     )
     async def post_message(session_id: str, body: NewMessage) -> MessageAccepted:
         cid = await conversation_of(session_id)
@@ -136,9 +220,17 @@ def chat_router(
             sender=Address(channel=Channel.WEB, value=session_id),
             text=text,
         )
+        verdict = limits.sender(event.sender)
+        if not verdict.allowed:
+            limited(
+                verdict,
+                f"chat {pseudonym(event.sender)} is over {limits.senders.limit} messages a minute",
+            )
+            raise too_many(verdict, "messages in this chat")
         try:
             await publisher.publish(event)
         except Exception:
+            limits.refund(event.sender)  # the browser sends it again: not twice counted
             log.warning("could not queue a web chat message", exc_info=True)
             raise HTTPException(
                 status.HTTP_503_SERVICE_UNAVAILABLE,

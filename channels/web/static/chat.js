@@ -49,6 +49,9 @@
       errorEmpty: 'Kirjoita viesti ennen lähettämistä.',
       errorNetwork: 'Viestiä ei saatu lähetettyä. Tarkista verkkoyhteys ja yritä uudelleen.',
       errorBusy: 'Palvelu ei juuri nyt ota viestejä vastaan. Yritä hetken kuluttua uudelleen.',
+      errorTooMany: 'Olet lähettänyt monta viestiä lyhyessä ajassa. Odota {seconds} sekuntia ja lähetä viesti sitten uudelleen.',
+      errorTooManyOne: 'Olet lähettänyt monta viestiä lyhyessä ajassa. Odota sekunti ja lähetä viesti sitten uudelleen.',
+      errorTooManySoon: 'Olet lähettänyt monta viestiä lyhyessä ajassa. Odota hetki ja lähetä viesti sitten uudelleen.',
       errorGeneric: 'Jokin meni vikaan. Yritä uudelleen.',
       errorLoad: 'Keskustelua ei saatu ladattua. Yritetään uudelleen…'
     },
@@ -85,6 +88,9 @@
       errorEmpty: 'Skriv ett meddelande innan du skickar.',
       errorNetwork: 'Meddelandet kunde inte skickas. Kontrollera nätverksanslutningen och försök igen.',
       errorBusy: 'Tjänsten tar inte emot meddelanden just nu. Försök igen om en stund.',
+      errorTooMany: 'Du har skickat många meddelanden på kort tid. Vänta {seconds} sekunder och skicka sedan meddelandet igen.',
+      errorTooManyOne: 'Du har skickat många meddelanden på kort tid. Vänta en sekund och skicka sedan meddelandet igen.',
+      errorTooManySoon: 'Du har skickat många meddelanden på kort tid. Vänta en stund och skicka sedan meddelandet igen.',
       errorGeneric: 'Något gick fel. Försök igen.',
       errorLoad: 'Konversationen kunde inte laddas. Försöker igen…'
     },
@@ -121,6 +127,9 @@
       errorEmpty: 'Write a message before sending.',
       errorNetwork: 'The message could not be sent. Check your network connection and try again.',
       errorBusy: 'The service cannot take messages right now. Please try again shortly.',
+      errorTooMany: 'You have sent many messages in a short time. Wait {seconds} seconds, then send your message again.',
+      errorTooManyOne: 'You have sent many messages in a short time. Wait a second, then send your message again.',
+      errorTooManySoon: 'You have sent many messages in a short time. Wait a moment, then send your message again.',
       errorGeneric: 'Something went wrong. Please try again.',
       errorLoad: 'The conversation could not be loaded. Trying again…'
     }
@@ -411,6 +420,13 @@
     el.error.textContent = text;
   }
 
+  /* Rate limited (429): how long to wait, from the Retry-After header when it came. */
+  function tooManyText(seconds) {
+    if (!(seconds > 0)) return t('errorTooManySoon');
+    if (seconds === 1) return t('errorTooManyOne');
+    return t('errorTooMany', { seconds: Math.ceil(seconds) });
+  }
+
   function clearError() {
     el.error.textContent = '';
   }
@@ -536,6 +552,7 @@
         if (status === 422 && err.detail) showError(err.detail);
         else if (status === 0) showError(t('errorNetwork'));
         else if (status === 503) showError(t('errorBusy'));
+        else if (status === 429) showError(tooManyText(err.retryAfter));
         else showError((err && (err.detail || err.message)) || t('errorGeneric'));
       })
       .then(function () {
