@@ -30,8 +30,9 @@ from handoff.thresholds import Thresholds
 from handoff.whatif import simulate
 from router.app import initial_policy
 from router.db import create_engine, create_schema
-from router.events import Address, Channel, MessageReceived, new_id, utcnow
+from router.events import Address, Channel, MessageReceived, ReplyRequested, new_id, utcnow
 from router.settings import Settings
+from router.subjects import ALL_REPLIES_REQUESTED
 from router.tables import (
     AiLabelChangeRow,
     AiLabelRow,
@@ -44,7 +45,14 @@ from router.tables import (
     TicketEventRow,
     TicketRow,
 )
-from tests.integration.harness import answering, eventually, make_settings, services, worker
+from tests.integration.harness import (
+    answering,
+    collect,
+    eventually,
+    make_settings,
+    services,
+    worker,
+)
 
 T: dict[str, Any] = {
     "conversation": ConversationRow.__table__,  # type: ignore[attr-defined]
@@ -644,3 +652,50 @@ async def test_an_erasure_request_takes_threads_dead_letters_and_a_start_but_kee
     assert await any_text_contains(engine, SECRET) == []
     assert len(await all_rows(engine, "conversation")) == 1
     await foreign_keys_hold(engine)
+
+
+async def test_retention_beside_a_busy_router_loses_and_doubles_nothing(
+    tmp_path: Path, nats_url: str, database_url: str
+) -> None:
+    """Retention deleting the very conversations the router is writing to (its clock set
+    far ahead, so that everything looks old): each message still gets exactly one reply."""
+    settings = make_settings(tmp_path, nats_url, database_url)
+    numbers = [f"+35840700{i:04d}" for i in range(10)]
+    sent = [(n, k) for k in range(3) for n in numbers]
+    async with services(settings) as svc:
+        replies = await collect(svc, ALL_REPLIES_REQUESTED, ReplyRequested)
+        stopping = asyncio.Event()
+
+        async def delete_everything() -> int:
+            rounds = 0
+            while not stopping.is_set():
+                future = utcnow() + timedelta(days=1000)
+                try:
+                    await apply_retention(svc.engine, limits(), future, batch=4)
+                except Exception:  # a conflict with the router: the next round goes on
+                    await asyncio.sleep(0.01)
+                rounds += 1
+            return rounds
+
+        retention = asyncio.create_task(delete_everything())
+        async with worker(svc, answering()):
+            for i, (n, k) in enumerate(sent):
+                await svc.publisher.publish(
+                    MessageReceived(
+                        channel=Channel.SMS,
+                        provider_message_id=f"new-{i}",
+                        sender=Address(channel=Channel.SMS, value=n),
+                        text=f"Kirjasto taas? ({k})",
+                    )
+                )
+
+            async def all_answered() -> bool:
+                return len(replies) >= len(sent)
+
+            await eventually(all_answered, timeout=60, what="a reply to every message")
+            await asyncio.sleep(0.5)  # time for a doubled reply to show
+        stopping.set()
+        assert await asyncio.wait_for(retention, 10) > 1
+        answered = [r.in_reply_to for r in replies]
+        assert len(answered) == len(set(answered)) == len(sent)
+        await foreign_keys_hold(svc.engine)
