@@ -58,13 +58,13 @@ def _address(text: str) -> Address:
         fail(str(e))
 
 
-@residents_app.command("export")
+@residents_app.command(
+    "export",
+    help="Print everything stored about a resident as JSON: their conversations on this "
+    "address and, for a phone number or an email address, on the other channels too, with "
+    "every message, ticket, its timeline and the AI's decisions.",
+)
 def export(address: AddressArgument, data_dir: DataDir = None) -> None:
-    """Print everything stored about a resident as JSON.
-
-    Their conversations on this address and, for a phone number or an email address, on
-    the other channels too, with every message, ticket, its timeline and the AI's decisions.
-    """
     from handoff.retention import export_resident
 
     resident = _address(address)
@@ -84,16 +84,16 @@ def _summary(deletion: ResidentDeletion) -> str:
     return counts(deletion.deleted)
 
 
-@residents_app.command("delete")
+@residents_app.command(
+    "delete",
+    help="Delete everything stored about a resident (what `export` shows). An opt-out "
+    "(SMS STOP) is kept: it is their instruction not to be messaged.",
+)
 def delete(
     address: AddressArgument,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Delete everything stored about a resident (what `export` shows).
-
-    An opt-out (SMS STOP) is kept: it is their instruction not to be messaged.
-    """
     from handoff.retention import delete_resident
 
     resident = _address(address)
@@ -147,19 +147,19 @@ def _print_report(report: RetentionReport) -> None:
         typer.echo(f"kept: {report.kept_active} old conversations with a case still active")
 
 
-@retention_app.command("run")
+@retention_app.command(
+    "run",
+    help="Delete now what is past the retention period (serve does it every hour): web chats "
+    "after NEUVONTA_RETENTION_WEB_DAYS, SMS, WhatsApp, Telegram and email after "
+    "NEUVONTA_RETENTION_CONTACT_DAYS (0: keep forever); never a conversation with a case "
+    "still active.",
+)
 def run_retention_once(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Only say what would be deleted")
     ] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Delete now what is past the retention period.
-
-    Web chats after NEUVONTA_RETENTION_WEB_DAYS; SMS, WhatsApp, Telegram and email after
-    NEUVONTA_RETENTION_CONTACT_DAYS (0: keep forever); never a conversation with a case
-    still active.
-    """
     from handoff.retention import apply_retention
     from router.events import utcnow
 
