@@ -155,6 +155,16 @@ def make_client(settings: Settings) -> AsyncOpenAI:
     )
 
 
+def endpoint_name(url: str) -> str:
+    """Host and port of the endpoint, for logs: never a user name or password in the URL."""
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "?"
+    return f"{parts.hostname}{port}" if parts.hostname else "?"
+
+
 def _updated(base: Assessment, **changes: Any) -> Assessment:
     return Assessment.model_validate({**dict(base), **changes})
 
@@ -182,8 +192,7 @@ class LlmAgent:
         self._client = client or make_client(settings)
         self._clock = clock
         self._sleep = sleep
-        # For logs: where the model is, never with credentials.
-        self._endpoint = urlsplit(settings.llm_base_url or "").netloc or "?"
+        self._endpoint = endpoint_name(settings.llm_base_url or "")
         self._breaker = CircuitBreaker.from_settings(
             settings, clock=clock, on_change=self._breaker_changed
         )
@@ -191,7 +200,7 @@ class LlmAgent:
 
     @property
     def breaker_state(self) -> str:
-        """ "closed", "open" or "half_open"."""
+        """The circuit's state: closed, open or half_open."""
         return self._breaker.state
 
     async def aclose(self) -> None:
