@@ -105,7 +105,12 @@ def eval_command(
         Path, typer.Option("--questions", help="Questions JSONL (data/README.md format)")
     ],
     agent: Annotated[
-        str, typer.Option("--agent", help="offline, or noop (answers everything; speed tests)")
+        str,
+        typer.Option(
+            "--agent",
+            help="offline; llm (the configured NEUVONTA_LLM_* endpoint); "
+            "noop (answers everything; speed tests)",
+        ),
     ] = "offline",
     threshold: Annotated[
         float | None,
@@ -138,10 +143,10 @@ def eval_command(
     Every question goes through the router's own triage and decision code.
     Figures as in data/README.md, overall and per language.
     """
+    if agent not in ("offline", "noop", "llm"):
+        fail(f"unknown agent {agent!r}: use offline, llm or noop")
     if agent == "llm":
-        fail("the llm agent is not configured yet (a later issue): use --agent offline or noop")
-    if agent not in ("offline", "noop"):
-        fail(f"unknown agent {agent!r}: use offline or noop")
+        _check_llm_settings()
     docs = _read_kb_files(kb)
     qs = read_questions(questions)
     _check_expected(qs, docs)
@@ -164,6 +169,17 @@ def eval_command(
         _write_chart(points, chart, policy.default_threshold, threshold, questions, kb)
         # With --json, stdout holds the JSON object alone.
         (_stderr() if as_json else Console()).print(f"sweep chart: {chart}", soft_wrap=True)
+
+
+def _check_llm_settings() -> None:
+    from router.settings import Settings
+
+    s = Settings()
+    if not s.llm_base_url or not (s.llm_model or s.llm_azure_deployment):
+        fail(
+            "--agent llm needs NEUVONTA_LLM_BASE_URL and NEUVONTA_LLM_MODEL (or "
+            "NEUVONTA_LLM_AZURE_DEPLOYMENT), and NEUVONTA_LLM_API_KEY if the endpoint wants one"
+        )
 
 
 def _run_questions(
@@ -292,6 +308,12 @@ def _eval_agent(
         docs, vector_cache=cache if dense else None, dense=dense, embedder=embedder
     )
     _wait_ready(agent)
+    if kind == "llm":
+        from agents.llm import llm_agent_from_settings
+
+        llm = llm_agent_from_settings(Settings(), agent)
+        assert llm is not None  # checked before the index was built
+        return llm
     return agent
 
 
@@ -342,9 +364,14 @@ async def _evaluate(
     from agents.evaluate import evaluate
 
     report("questions", 0, len(qs))
-    return await evaluate(
-        agent, qs, policy, threshold=threshold, progress=lambda n, t: report("questions", n, t)
-    )
+    try:
+        return await evaluate(
+            agent, qs, policy, threshold=threshold, progress=lambda n, t: report("questions", n, t)
+        )
+    finally:
+        aclose = getattr(agent, "aclose", None)  # the LLM agent's HTTP client
+        if callable(aclose):
+            await aclose()
 
 
 def _sweep(result: Report, policy: Policy) -> list[SweepPoint]:

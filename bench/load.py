@@ -107,7 +107,14 @@ class Server:
     def __init__(self, agent: str, workers: int = 1) -> None:
         self.tmp = tempfile.TemporaryDirectory(prefix="neuvonta-bench-")
         data = Path(self.tmp.name) / "var"
-        env = {**os.environ, "NEUVONTA_LOG_LEVEL": "WARNING", "NEUVONTA_CONSOLE_PASSWORD": "x"}
+        env = {
+            **os.environ,
+            "NEUVONTA_LOG_LEVEL": "WARNING",
+            "NEUVONTA_CONSOLE_PASSWORD": "x",
+            # One load generator is one client address: no abuse limits here.
+            "NEUVONTA_RATE_LIMIT_IP": "0",
+            "NEUVONTA_RATE_LIMIT_SENDER": "0",
+        }
         for leak in ("NATS_URL", "DATABASE_URL"):
             env.pop(leak, None)
         data.mkdir(parents=True)

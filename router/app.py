@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -24,6 +24,7 @@ from agents.base import Document, TriageAgent
 from agents.knowledge.store import KnowledgeStore, read_docs_jsonl
 from channels.gateway import ChannelGateway
 from channels.inbox import Inbox
+from channels.ratelimit import RateLimits
 from channels.web.api import STATIC as CHAT_STATIC
 from channels.web.api import chat_router, reply_to_hub
 from channels.web.hub import Hub
@@ -222,9 +223,16 @@ def policy_store(services: Services, base: Policy | None = None) -> PolicyStore:
     )
 
 
-def create_web_app(services: Services, channels: ChannelGateway | None = None) -> FastAPI:
-    """The web app; ``channels``: the provider channels whose webhooks it serves."""
-    s = services.settings
+def create_web_app(
+    services: Services,
+    channels: ChannelGateway | None = None,
+    *,
+    residents: bool = True,
+    staff: bool = True,
+) -> FastAPI:
+    """The web app: the resident side (web chat, knowledge-base pages, and the webhooks of
+    ``channels``), the staff side (console, admin, their API), or both; health and metrics
+    in each."""
     app = FastAPI(
         title="Neuvonta",
         summary="Multi-channel customer service with a grounded AI and human handoff",
@@ -232,25 +240,43 @@ def create_web_app(services: Services, channels: ChannelGateway | None = None) -
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
-    publisher = services.publisher
-    auth = StaffAuth(staff_store(services), queues=services.queues, public_url=s.public_url)
+    if residents:
+        _resident_side(app, services, channels)
+    refresh_overdue = _staff_side(app, services) if staff else None
+    app.include_router(
+        ops_router(
+            engine=services.engine,
+            nats_connected=services.nats_connected,
+            metrics=services.metrics,
+            before_scrape=refresh_overdue,
+        )
+    )
+    app.mount("/static", StaticFiles(directory=CHAT_STATIC), name="static")
+    return app
+
+
+def _resident_side(app: FastAPI, services: Services, channels: ChannelGateway | None) -> None:
     app.include_router(
         chat_router(
             conversations=Conversations(services.engine),
-            publisher=publisher,
+            publisher=services.publisher,
             hub=services.hub,
             metrics=services.metrics,
-            max_chars=s.max_message_chars,
+            max_chars=services.settings.max_message_chars,
+            limits=RateLimits.from_settings(services.settings),
         )
     )
+    app.include_router(kb_router(engine=services.engine))
+    if channels is not None:
+        channels.mount(app)
+
+
+def _staff_side(app: FastAPI, services: Services) -> Callable[[], Awaitable[None]]:
+    """The console and admin; returns what refreshes the overdue gauge before a scrape."""
+    s = services.settings
+    auth = StaffAuth(staff_store(services), queues=services.queues, public_url=s.public_url)
     app.include_router(auth.router())
-    tickets = TicketService(services.engine, publisher, queues=services.queues)
-
-    async def refresh_overdue() -> None:
-        services.metrics.set_overdue(
-            await tickets.overdue_counts(), (q.name for q in services.queues)
-        )
-
+    tickets = TicketService(services.engine, services.publisher, queues=services.queues)
     app.include_router(
         console_router(
             tickets=tickets,
@@ -265,15 +291,6 @@ def create_web_app(services: Services, channels: ChannelGateway | None = None) -
             tickets=tickets, labels=LabelStore(services.engine), current_user=auth.current_user
         )
     )
-    app.include_router(
-        ops_router(
-            engine=services.engine,
-            nats_connected=services.nats_connected,
-            metrics=services.metrics,
-            before_scrape=refresh_overdue,
-        )
-    )
-    app.include_router(kb_router(engine=services.engine))
     thresholds = policy_store(services)
     app.include_router(
         admin_router(
@@ -285,15 +302,23 @@ def create_web_app(services: Services, channels: ChannelGateway | None = None) -
             ),
         )
     )
-    if channels is not None:
-        channels.mount(app)
-    app.mount("/static", StaticFiles(directory=CHAT_STATIC), name="static")
-    return app
+
+    async def refresh_overdue() -> None:
+        services.metrics.set_overdue(
+            await tickets.overdue_counts(), (q.name for q in services.queues)
+        )
+
+    return refresh_overdue
 
 
 def channel_gateway(services: Services) -> ChannelGateway:
     """The provider channels this process runs (those with credentials)."""
-    inbox = Inbox(services.engine, services.publisher, services.metrics)
+    inbox = Inbox(
+        services.engine,
+        services.publisher,
+        services.metrics,
+        RateLimits.from_settings(services.settings),
+    )
     return ChannelGateway.create(services.settings, inbox)
 
 
@@ -321,12 +346,24 @@ def build_agent(settings: Settings, docs: list[Document]) -> TriageAgent:
     if seeded := seed_cache(cache, settings.kb_seed):
         log.info("%d passage vectors taken from the bundled knowledge base", seeded)
     base = (settings.public_url or "").rstrip("/")
-    return OfflineAgent(
+    offline = OfflineAgent(
         docs,
         doc_url_template=base + "/kb/{doc_id}?lang={lang}",
         vector_cache=cache,
         embedder=embedder_for(settings.query_encoder),
     )
+    if settings.agent != "llm":
+        return offline
+    from agents.llm import llm_agent_from_settings
+
+    llm = llm_agent_from_settings(settings, offline)
+    if llm is None:
+        log.warning(
+            "NEUVONTA_AGENT=llm, but NEUVONTA_LLM_BASE_URL and NEUVONTA_LLM_MODEL (or "
+            "NEUVONTA_LLM_AZURE_DEPLOYMENT) are not set: the offline agent answers"
+        )
+        return offline
+    return llm
 
 
 def close_agent(agent: TriageAgent) -> None:
@@ -334,6 +371,17 @@ def close_agent(agent: TriageAgent) -> None:
     close = getattr(agent, "close", None)
     if callable(close):
         close()
+
+
+async def shutdown_agent(agent: TriageAgent) -> None:
+    """Close an agent's connections (the LLM client), then its background work."""
+    aclose = getattr(agent, "aclose", None)
+    if callable(aclose):
+        try:
+            await aclose()
+        except Exception:
+            log.warning("closing the %s agent failed", agent.name, exc_info=True)
+    await asyncio.to_thread(close_agent, agent)
 
 
 async def eval_agent(services: Services) -> TriageAgent:

@@ -13,6 +13,7 @@ from handoff.residents_cli import residents_app, retention_app
 from handoff.thresholds_cli import thresholds_app
 from handoff.users_cli import users_app
 from router.cli_support import DataDir
+from router.db_cli import db_app
 from router.settings import Settings
 
 app = typer.Typer(
@@ -82,18 +83,29 @@ def serve(
 
 @app.command()
 def gateway(data_dir: DataDir = None, host: Host = None, port: Port = None) -> None:
-    """The channel gateway and console web app alone (needs NATS_URL)."""
-    from router.serve import run_blocking
+    """The resident side alone (needs NATS_URL): web chat, provider webhooks, inbound email
+    and Telegram polling, reply delivery. Run as many as the traffic needs."""
+    from router.serve import Parts, run_blocking
 
-    run_blocking(_settings(data_dir=data_dir, http_host=host, http_port=port), worker=False)
+    settings = _settings(data_dir=data_dir, http_host=host, http_port=port)
+    run_blocking(settings, Parts(residents=True, staff=False, worker=False))
+
+
+@app.command()
+def console(data_dir: DataDir = None, host: Host = None, port: Port = None) -> None:
+    """The staff side alone (needs NATS_URL): agent console, admin pages and their API."""
+    from router.serve import Parts, run_blocking
+
+    settings = _settings(data_dir=data_dir, http_host=host, http_port=port)
+    run_blocking(settings, Parts(residents=False, staff=True, worker=False))
 
 
 @app.command()
 def worker(data_dir: DataDir = None, agent: Agent = None) -> None:
     """A router worker alone (needs NATS_URL); run as many as the load needs."""
-    from router.serve import run_blocking
+    from router.serve import Parts, run_blocking
 
-    run_blocking(_settings(data_dir=data_dir, agent=agent), web=False)
+    run_blocking(_settings(data_dir=data_dir, agent=agent), Parts(False, False, True))
 
 
 app.command("eval")(eval_command)
@@ -103,6 +115,7 @@ app.add_typer(thresholds_app, name="thresholds")
 app.add_typer(queues_app, name="queues")
 app.add_typer(residents_app, name="residents")
 app.add_typer(retention_app, name="retention")
+app.add_typer(db_app, name="db")
 
 
 def main() -> None:

@@ -67,8 +67,11 @@ def safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def run_on_database(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
-    """Run ``work`` on the configured database (SQLite in the data folder or DATABASE_URL)."""
+def run_on_database(
+    settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]], *, upgrade: bool = True
+) -> T:
+    """Run ``work`` on the configured database (SQLite in the data folder or DATABASE_URL),
+    brought to the newest schema first unless ``upgrade`` is False."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from router.db import create_engine, create_schema
@@ -78,7 +81,8 @@ def run_on_database(settings: Settings, work: Callable[[AsyncEngine], Awaitable[
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_engine(settings.database)
         try:
-            await create_schema(engine)
+            if upgrade:
+                await create_schema(engine)
             return await work(engine)
         finally:
             await engine.dispose()

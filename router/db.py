@@ -6,6 +6,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, Table, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -53,18 +56,60 @@ def create_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
-async def create_schema(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(SQLModel.metadata.create_all)
-        await conn.run_sync(_add_missing_columns)
+MIGRATIONS = Path(__file__).parent / "migrations"
+# The baseline revision: the schema when migrations began (router/migrations/versions).
+BASELINE = "0001"
+# Serialises schema changes of processes starting at once on PostgreSQL (any constant).
+_SCHEMA_LOCK = 7_311_046_001
+
+
+async def create_schema(engine: AsyncEngine) -> str:
+    """Bring the database to the newest schema (alembic head); returns the revision.
+
+    Every process calls this at start; concurrent starts wait for each other (an advisory
+    lock on PostgreSQL, the write lock on SQLite).
+    """
+    async with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            # The write lock first, so a second process waits before it reads the revision.
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+        revision = await conn.run_sync(_upgrade)
+        await conn.commit()
+        return revision
+
+
+def _config(conn: Connection) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def current_revision(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def _upgrade(conn: Connection) -> str:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+    cfg = _config(conn)
+    if current_revision(conn) is None:
+        ours = set(SQLModel.metadata.tables) & set(inspect(conn).get_table_names())
+        # A new database: create the tables as the models say and record that (alembic's
+        # own recipe). A data folder from before migrations: add what it lacks of the
+        # baseline (new tables, nullable columns), then record the baseline.
+        SQLModel.metadata.create_all(conn)
+        if ours:
+            _add_missing_columns(conn)
+        command.stamp(cfg, BASELINE if ours else "head")
+    command.upgrade(cfg, "head")
+    revision = current_revision(conn)
+    assert revision is not None
+    return revision
 
 
 def _add_missing_columns(conn: Connection) -> None:
-    """Give tables of an older data folder the nullable columns added since.
-
-    ``create_all`` creates missing tables but never alters existing ones. Until schema
-    migrations exist (alembic), new columns are nullable and added here.
-    """
+    """Nullable columns added before migrations existed, for data folders of that time."""
     inspector = inspect(conn)
     for table in SQLModel.metadata.sorted_tables:
         have = {c["name"] for c in inspector.get_columns(table.name)}

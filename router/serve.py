@@ -12,6 +12,7 @@ import socket
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
@@ -19,16 +20,17 @@ import uvicorn
 from channels.gateway import ChannelGateway
 from handoff.auth import decoy_hash, ensure_demo_user
 from handoff.queue_config import QueueConfigError
+from handoff.retention import run_retention
 from router import subjects
 from router.app import (
     RouterWorker,
     Services,
     build_agent,
     channel_gateway,
-    close_agent,
     create_web_app,
     initial_policy,
     load_knowledge,
+    shutdown_agent,
     staff_store,
     subscribe_browsers,
 )
@@ -69,12 +71,37 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """What one process runs. ``serve``: everything; the others one part each."""
+
+    # The resident side: web chat, provider webhooks and inbound servers, deliveries.
+    residents: bool = True
+    # The staff side: the agent console, admin pages, their API.
+    staff: bool = True
+    worker: bool = True
+
+    @property
+    def web(self) -> bool:
+        return self.residents or self.staff
+
+    @property
+    def name(self) -> str:
+        if self.residents and self.staff and self.worker:
+            return "serve"
+        return (
+            "+".join(n for n, on in (("gateway", self.residents), ("console", self.staff)) if on)
+            or "worker"
+        )
+
+
 def _banner(
     url: str,
     settings: Settings,
     password: str | None,
     *,
     embedded: bool,
+    parts: Parts = Parts(),
     channels: Sequence[str] = (),
 ) -> str:
     login = (
@@ -82,21 +109,23 @@ def _banner(
         if password
         else "      sign in:            staff accounts (neuvonta users add / list)"
     )
-    lines = [
-        "",
-        "  Neuvonta is running.",
-        "",
-        f"  Web chat (residents):   {url}/",
+    resident_lines = [f"  Web chat (residents):   {url}/"]
+    staff_lines = [
         f"  Agent console:          {url}/console",
         login,
         f"  Thresholds, what-if:    {url}/admin",
         f"  Analytics (admins):     {url}/admin/analytics",
+    ]
+    lines = [
+        "",
+        f"  Neuvonta is running ({parts.name}).",
+        "",
+        *(resident_lines if parts.residents else ()),
+        *(staff_lines if parts.staff else ()),
         f"  API documentation:      {url}/api/docs",
         f"  Health and metrics:     {url}/healthz · {url}/metrics",
         "",
-        "  Channels:",
-        *(f"    {line}" for line in channels),
-        "",
+        *(("  Channels:", *(f"    {line}" for line in channels), "") if parts.residents else ()),
         f"  Data folder: {settings.data_dir.resolve()}"
         + (" (embedded NATS and SQLite)" if embedded else ""),
         "  Press Ctrl-C to stop.",
@@ -117,14 +146,15 @@ async def workers_pulling(services: Services) -> int:
     return int(info.num_waiting or 0)
 
 
-async def run(settings: Settings, *, web: bool = True, worker: bool = True) -> None:
+async def run(settings: Settings, parts: Parts = Parts()) -> None:
     """Run the chosen parts until SIGINT/SIGTERM, then drain and stop cleanly.
 
-    ``serve`` runs both: the web in this process and ``settings.worker_processes`` router
-    workers as child processes (0: the router in this process too).
+    ``serve`` runs everything: the web in this process and ``settings.worker_processes``
+    router workers as child processes (0: the router in this process too).
     """
     started = time.monotonic()
-    part = "serve" if web and worker else "gateway" if web else "worker"
+    web, worker = parts.web, parts.worker
+    part = parts.name
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -154,6 +184,7 @@ async def run(settings: Settings, *, web: bool = True, worker: bool = True) -> N
     router_worker: RouterWorker | None = None
     children: WorkerProcesses | None = None
     gateway: ChannelGateway | None = None
+    housekeeping: asyncio.Task[None] | None = None
     try:
         await services.start()
         if web:
@@ -178,14 +209,24 @@ async def run(settings: Settings, *, web: bool = True, worker: bool = True) -> N
             tasks.append(asyncio.create_task(router_worker.run(), name="router"))
             await asyncio.wait_for(router_worker.ready.wait(), timeout=30)
         if web and sock is not None:
-            password = await ensure_demo_user(
-                staff_store(services), settings.console_user, settings.data_dir, _secret(settings)
-            )
-            # Made now, the first sign-in to an unknown account takes no longer than others.
-            await asyncio.to_thread(decoy_hash)
-            gateway = channel_gateway(services)
-            app = create_web_app(services, gateway)
-            gateway.start(services.broker.connection.jetstream(), stop)
+            password = None
+            if parts.staff:
+                password = await ensure_demo_user(
+                    staff_store(services),
+                    settings.console_user,
+                    settings.data_dir,
+                    _secret(settings),
+                )
+                # Made now, the first sign-in to an unknown account takes no longer than others.
+                await asyncio.to_thread(decoy_hash)
+                # Retention runs beside the staff side (one such process is enough).
+                housekeeping = asyncio.create_task(
+                    run_retention(services.engine, settings, stop), name="retention"
+                )
+            if parts.residents:
+                gateway = channel_gateway(services)
+                gateway.start(services.broker.connection.jetstream(), stop)
+            app = create_web_app(services, gateway, residents=parts.residents, staff=parts.staff)
             server = _Server(
                 uvicorn.Config(
                     app,
@@ -204,7 +245,12 @@ async def run(settings: Settings, *, web: bool = True, worker: bool = True) -> N
             url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
             _write_runtime_file(settings.data_dir, url, nats_url)
             banner = _banner(
-                url, settings, password, embedded=nats is not None, channels=gateway.summary()
+                url,
+                settings,
+                password,
+                embedded=nats is not None,
+                parts=parts,
+                channels=gateway.summary() if gateway else (),
             )
             print(banner, flush=True)
         log.info("%s started in %.1f s", part, time.monotonic() - started)
@@ -225,11 +271,13 @@ async def run(settings: Settings, *, web: bool = True, worker: bool = True) -> N
             await children.stop()
         if tasks:
             await asyncio.wait(tasks, timeout=30)
+        stop.set()
         if gateway is not None:
-            stop.set()
             await gateway.stop()
+        if housekeeping is not None:
+            await asyncio.wait([housekeeping], timeout=10)
         if router_worker is not None:
-            await asyncio.to_thread(close_agent, router_worker.agent)
+            await shutdown_agent(router_worker.agent)
         await services.stop()
         if nats is not None:
             await asyncio.to_thread(nats.stop)
@@ -264,7 +312,7 @@ def _write_runtime_file(data_dir: Path, url: str, nats_url: str) -> None:
     tmp.replace(path)
 
 
-def run_blocking(settings: Settings, *, web: bool = True, worker: bool = True) -> None:
+def run_blocking(settings: Settings, parts: Parts = Parts()) -> None:
     try:
         import uvloop
 
@@ -273,7 +321,7 @@ def run_blocking(settings: Settings, *, web: bool = True, worker: bool = True) -
         loop_factory = None
     try:
         with asyncio.Runner(loop_factory=loop_factory) as runner:
-            runner.run(run(settings, web=web, worker=worker))
+            runner.run(run(settings, parts))
     except PortInUse as e:
         print(f"neuvonta: {e}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -164,6 +164,18 @@ class KbDocumentRow(SQLModel, table=True):
     updated_at: datetime = _ts()
 
 
+class KbDocumentOriginRow(SQLModel, table=True):
+    """Where each document was ingested from (a file path, a URL, "ptv:<municipality code>"),
+    so a re-ingest of one source removes only that source's vanished documents. Documents
+    without a row (seeded at first start) belong to no source and are never removed by a
+    sync (``agents.knowledge.store``)."""
+
+    __tablename__ = "kb_document_origin"
+
+    doc_id: str = Field(primary_key=True)
+    origin: str = Field(sa_column=Column(Text, nullable=False, index=True))
+
+
 class DeadLetterRow(SQLModel, table=True):
     __tablename__ = "dead_letter"
     __table_args__ = (UniqueConstraint("stream", "stream_seq"),)

@@ -8,27 +8,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Column, String, Table, Text, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlmodel import SQLModel
 
 from agents.base import Document
 from router.events import utcnow
-from router.tables import KbDocumentRow
+from router.tables import KbDocumentOriginRow, KbDocumentRow
 
 KB = KbDocumentRow.__table__  # type: ignore[attr-defined]
 
-# Where each document was ingested from (a file path, a URL, "ptv:<municipality code>"), so a
-# re-ingest of one source removes only that source's vanished documents. A table of its own
-# (not a column of kb_document): databases created before it simply gain the table, and
-# documents without a row (seeded at first start) belong to no source and are never removed
-# by a sync. ``create_schema`` creates it with the others.
-ORIGIN = Table(
-    "kb_document_origin",
-    SQLModel.metadata,
-    Column("doc_id", String, primary_key=True),
-    Column("origin", Text, nullable=False, index=True),
-)
+ORIGIN = KbDocumentOriginRow.__table__  # type: ignore[attr-defined]
 # Rows per IN (...) clause: well under every database's bound-parameter limit.
 _CHUNK = 500
 # The columns that make a ``Document``.

@@ -29,6 +29,9 @@ def _env() -> dict[str, str]:
         **os.environ,
         "NEUVONTA_CONSOLE_PASSWORD": DEMO_PASSWORD,
         "NEUVONTA_LOG_LEVEL": "INFO",
+        # Every test client is 127.0.0.1: the per-address limit would be shared by all tests
+        # of a module (the limits have their own tests).
+        "NEUVONTA_RATE_LIMIT_IP": "0",
     }
     for leak in ("NATS_URL", "DATABASE_URL", "NEUVONTA_NATS_URL", "NEUVONTA_DATABASE_URL"):
         env.pop(leak, None)

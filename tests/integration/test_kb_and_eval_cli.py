@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import shutil
@@ -17,6 +18,7 @@ from typer.testing import CliRunner, Result
 
 from agents.cli import FIGURE_KEYS
 from router.cli import app
+from tests.fakes.openai_server import OpenAIFake, Reply, answer
 
 ROOT = Path(__file__).parents[2]
 DATA = ROOT / "tests/unit/agents/data"
@@ -305,7 +307,7 @@ def test_eval_input_errors(tmp_path: Path, mini_kb: Path) -> None:
     questions = DATA / "mini.questions.jsonl"
     llm = run("eval", "--kb", mini_kb, "--questions", questions, "--agent", "llm")
     assert llm.exit_code == 2
-    assert "not configured" in llm.stderr
+    assert "--agent llm needs NEUVONTA_LLM_BASE_URL" in llm.stderr
 
     missing = run("eval", "--kb", tmp_path / "none.docs.jsonl", "--questions", questions)
     assert missing.exit_code == 2
@@ -317,3 +319,34 @@ def test_eval_input_errors(tmp_path: Path, mini_kb: Path) -> None:
     assert malformed.exit_code == 2
     assert "bad.questions.jsonl, line 2: text: Field required" in malformed.stderr
     assert malformed.stdout == ""
+
+
+async def test_eval_llm_agent_against_an_openai_compatible_endpoint(
+    mini_kb: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same figures through the LLM agent; the model here quotes the first source sent."""
+    async with OpenAIFake(default=_quote_first_source) as fake:
+        monkeypatch.setenv("NEUVONTA_LLM_BASE_URL", fake.base_url)
+        monkeypatch.setenv("NEUVONTA_LLM_API_KEY", fake.api_key)
+        monkeypatch.setenv("NEUVONTA_LLM_MODEL", fake.model)
+        args: list[str | Path] = [
+            "eval",
+            "--kb",
+            mini_kb,
+            "--questions",
+            DATA / "mini.questions.jsonl",
+        ]
+        result = await asyncio.to_thread(run, *args, "--agent", "llm", "--json")
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout)
+        assert fake.requests, "the questions went to the model"
+        assert report["urgent_recall"] == 1.0  # urgent messages never wait for a model
+        assert report["coverage"] > 0 and report["answer_precision"] is not None
+        assert fake.api_key not in result.output
+
+
+def _quote_first_source(body: dict[str, Any]) -> Reply:
+    data = json.loads(body["messages"][-1]["content"])
+    first = data["sources"][0]
+    sentence = first["text"].split(".")[0].strip() + "."
+    return answer(sentence, [first["id"]], language=data["reply_language"])
