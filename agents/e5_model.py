@@ -33,7 +33,7 @@ def default_model_path() -> Path:
 @cache
 def open_model(path: Path) -> E5File:
     """One ``E5File`` a path in a process: the question and passage sessions share its
-    tokenizer tables (~0.3 s to build, ~50 MB)."""
+    tokenizer tables (~1 s to build, ~100 MB)."""
     return E5File(path)
 
 
@@ -153,52 +153,74 @@ def _read_norm(raw: bytes, count: int) -> dict[str, str]:
 class Tokenizer:
     """XLM-RoBERTa's SentencePiece unigram tokenizer, step for step as the wheel's engine
     runs it (normalization map, space collapsing, metaspace, Viterbi with float32 sums), so
-    both engines see the same tokens."""
+    both engines see the same tokens.
+
+    The lattice is walked from each character only as far as the text is still the start of
+    some piece (a table of every piece and every prefix of one): the wheel tries every span
+    up to the longest piece's 48 bytes, most of them no piece at all. The pieces tried that
+    exist are the same, in the same order, so the ids are too (tests compare them with the
+    plain walk). ~0.12 ms of CPU for a resident's question instead of ~0.6 ms.
+    """
 
     def __init__(self, model: E5File) -> None:
         self.bos, self.eos, self.unk = model.bos, model.eos, model.unk
         self._norm = str.maketrans(model.normalize_map)
-        self._ids = {p: i for i, p in enumerate(model.pieces) if p and i != model.unk}
         self._scores = [np.float32(s) for s in model.piece_scores]
         self._unk_score = np.float32(np.float32(model.piece_scores.min()) - np.float32(10))
-        self._max_bytes = max(len(p) for p in model.pieces)
+        # Piece text → id; a prefix of a piece that is no piece → -1 (570,000 keys, ~70 MB,
+        # ~1 s to build once per process). The pieces are valid UTF-8 and a text's spans are
+        # whole characters, so str keys match exactly the byte spans the wheel looks up. The
+        # metaspace is a space in both (see normalized()): one byte a character in most keys.
+        table: dict[str, int] = {}
+        for i, raw in enumerate(model.pieces):
+            if raw and i != model.unk:
+                piece = raw.decode().replace(META, " ")
+                table[piece] = i
+                for k in range(1, len(piece)):
+                    table.setdefault(piece[:k], -1)
+        self._table = table
 
-    def content_ids(self, text: str) -> list[int]:
-        """Token ids of ``text`` without the <s> and </s> around them."""
+    def normalized(self, text: str) -> str:
+        """The text as the lattice sees it: mapped, runs of spaces collapsed, a space in
+        front; then every metaspace is a space (the wheel turns spaces into metaspaces: the
+        same characters match the same pieces, as the table keys pieces likewise)."""
         chars = text.translate(self._norm)
         while "  " in chars:
             chars = chars.replace("  ", " ")
         if not chars.startswith(" "):
             chars = " " + chars
-        pieces = [c.encode() for c in chars.replace(" ", META)]
-        starts = [0]
-        for p in pieces:
-            starts.append(starts[-1] + len(p))
-        data = b"".join(pieces)
-        n = len(pieces)
+        return chars.replace(META, " ")
+
+    def content_ids(self, text: str) -> list[int]:
+        """Token ids of ``text`` without the <s> and </s> around them."""
+        chars = self.normalized(text)
+        n = len(chars)
+        table, scores = self._table, self._scores
         lowest = np.float32(-1e30)
         best = [lowest] * (n + 1)
         best[0] = np.float32(0)
-        back: list[tuple[int, int]] = [(0, 0)] * (n + 1)  # (piece id or -1, from char)
+        back_id = [0] * (n + 1)  # piece id, or -1 for an unknown character
+        back_from = [0] * (n + 1)
         for i in range(n):
-            if best[i] <= np.float32(-1e29):
+            here = best[i]
+            if here <= -1e29:
                 continue
-            begin = starts[i]
             for e in range(i + 1, n + 1):
-                if starts[e] - begin > self._max_bytes:
+                idx = table.get(chars[i:e])
+                if idx is None:  # no piece starts with this span: none with a longer one
                     break
-                idx = self._ids.get(data[begin : starts[e]])
-                if idx is not None:
-                    score = best[i] + self._scores[idx]
+                if idx >= 0:
+                    score = here + scores[idx]
                     if score > best[e]:
-                        best[e], back[e] = score, (idx, i)
-            unknown = best[i] + self._unk_score
+                        best[e], back_id[e], back_from[e] = score, idx, i
+            unknown = here + self._unk_score
             if unknown > best[i + 1]:
-                best[i + 1], back[i + 1] = unknown, (-1, i)
+                best[i + 1], back_id[i + 1], back_from[i + 1] = unknown, -1, i
         ids: list[int] = []
         i = n
         while i > 0:
-            idx, i = back[i]
+            idx = back_id[i]
             ids.append(self.unk if idx < 0 else idx)
+            i = back_from[i]
         ids.reverse()
         return ids

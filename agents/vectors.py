@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from agents.e5_onnx import BUILD_VERSION, Precision
+from agents.e5_onnx import VECTORS_VERSION, Precision
 
 Matrix = npt.NDArray[np.float32]
 
@@ -46,7 +46,7 @@ class E5Embedder:
     passage_precision: Precision = "exact"
     query_precision: Precision = "exact"
     # Passage vectors are cached under this id; the query side may differ (FastE5Embedder).
-    model_id = f"e5-small-onnx-{passage_precision}-{BUILD_VERSION}"
+    model_id = f"e5-small-onnx-{passage_precision}-{VECTORS_VERSION}"
 
     def __init__(self) -> None:
         from agents.e5_onnx import OnnxE5

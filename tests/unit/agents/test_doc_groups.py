@@ -1,4 +1,5 @@
-"""Per-document maxima of passage scores: one pass over runs equals the sorting reference."""
+"""Per-document maxima of passage scores: one pass over runs equals the sorting reference;
+the per-language median centring equals numpy's median."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.retrieval import DocGroups
+from agents.passages import Passage
+from agents.retrieval import DocGroups, HybridRetriever, _median
 
 
 def reference(scores: np.ndarray, doc: np.ndarray, n_docs: int) -> tuple[np.ndarray, np.ndarray]:
@@ -35,3 +37,30 @@ def test_groups_give_the_maximum_and_its_passage(
     np.testing.assert_array_equal(best, want_best)
     present = np.isin(np.arange(8), doc)
     np.testing.assert_array_equal(arg[present], want_arg[present])
+    np.testing.assert_array_equal(DocGroups(doc, 8).top(scores), want_best)
+
+
+@given(st.lists(st.floats(-1.0, 1.0, allow_nan=False), min_size=1, max_size=60))
+def test_the_median_is_numpys(values: list[float]) -> None:
+    x = np.array(values)
+    assert _median(x) == np.median(x)
+
+
+@given(st.lists(st.sampled_from(["fi", "sv", "en"]), min_size=1, max_size=30), st.data())
+def test_centring_by_language_subtracts_numpys_median_of_the_known_cosines(
+    langs: list[str], data: st.DataObject
+) -> None:
+    passages = [
+        Passage(doc_id=f"d{i}", lang=lang, index=0, title="t", text=f"text {i}")
+        for i, lang in enumerate(langs)
+    ]
+    retriever = HybridRetriever(passages)
+    values = st.one_of(st.just(-np.inf), st.floats(-1.0, 1.0, allow_nan=False))
+    cosines = np.array(data.draw(st.lists(values, min_size=len(langs), max_size=len(langs))))
+    want = cosines.copy()
+    for lang in set(langs):
+        group = np.array([i for i, x in enumerate(langs) if x == lang])
+        known = cosines[group][np.isfinite(cosines[group])]
+        if len(known):
+            want[group] -= np.median(known)
+    np.testing.assert_array_equal(retriever.center_by_language(cosines), want)
