@@ -249,3 +249,27 @@ def test_an_answer_that_overtakes_the_servers_acceptance_still_follows_its_quest
     roles = page.locator(".msg").evaluate_all("els => els.map(e => e.dataset.role)")
     assert roles == ["resident", "ai", "resident", "ai"], roles
     expect(page.locator("#status-text")).to_have_text("")
+
+
+def test_a_rate_limited_message_says_how_long_to_wait_and_keeps_the_text(page: Page) -> None:
+    open_chat(page)
+
+    def limited(route: Route) -> None:
+        route.fulfill(
+            status=429,
+            headers={"Retry-After": "42", "Content-Type": "application/json"},
+            body='{"detail": "Too many messages in this chat: try again in 42 seconds."}',
+        )
+
+    page.route("**/api/chat/sessions/*/messages", limited)
+    ask(page, LIBRARY_QUESTION)
+    expect(page.get_by_role("alert")).to_contain_text("Odota 42 sekuntia")
+    expect(page.get_by_label("Viestisi")).to_have_value(LIBRARY_QUESTION)
+    expect(page.locator(".msg")).to_have_count(0)
+    expect(page.get_by_role("button", name="Lähetä", exact=True)).to_be_enabled()
+    assert_no_violations(page, "rate limited")
+
+    page.unroute("**/api/chat/sessions/*/messages")
+    page.get_by_label("Viestisi").press("Enter")
+    expect(page.locator(".msg--ai")).to_have_count(1, timeout=REPLY_TIMEOUT)
+    expect(page.get_by_text("Odota 42 sekuntia")).to_have_count(0)
