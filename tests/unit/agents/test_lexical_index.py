@@ -1,4 +1,5 @@
-"""The lexical index's column-major scoring gives the plain TF-IDF cosines."""
+"""The lexical index's column-major scoring gives the plain TF-IDF cosines, and its own
+one-text transform gives sklearn's rows."""
 
 from __future__ import annotations
 
@@ -56,3 +57,29 @@ def test_cached_rows_and_blocks_give_the_plain_cosines(monkeypatch: pytest.Monke
     want = index._by_gram @ vectorizer.transform(queries).T
     for _ in range(2):  # the second batch from the cache
         np.testing.assert_array_equal(index.scores_many(queries), want.toarray().T)
+
+
+def test_a_text_is_transformed_as_sklearn_transforms_it(demo_docs: list[Document]) -> None:
+    """Our one-text TF-IDF row is sklearn's, to the last bit: the same n-grams and counts,
+    log(tf) + 1, idf and L2 norm (questions, answer sentences, texts with repeated and
+    unknown n-grams, empty ones)."""
+    passages = all_passages(demo_docs)
+    index = LexicalIndex(passages)
+    texts = [
+        "Mistä saan rakennusluvan omakotitalolle?",
+        "Hur ansöker jag om dagvård för mitt barn?",
+        "How do I renew my library card?",
+        "",
+        " ",
+        "qqqq zzzz",
+        "kirja kirja kirja kirjasto kirjastossa KIRJA",
+        "Tab\tand\nnewline  double  space, ÅÄÖ åäö",
+        "😀 emoji ٱلعربية русский 中文",
+        *(p.text for p in passages[::40]),
+    ]
+    matrix = index._vectorizer.transform(texts)
+    for i, text in enumerate(texts):
+        columns, values = index._row(text)
+        at, to = matrix.indptr[i], matrix.indptr[i + 1]
+        np.testing.assert_array_equal(columns, matrix.indices[at:to])
+        np.testing.assert_array_equal(values, matrix.data[at:to])
