@@ -32,6 +32,8 @@ import nats
 
 from bench import baseline
 
+CORES = os.cpu_count() or 1
+
 # 64 distinct resident questions in fi/sv/en about the demo knowledge base's services.
 QUESTIONS = [
     json.loads(line)["text"]
@@ -51,6 +53,9 @@ class Run:
     accepted: dict[str, float] = field(default_factory=dict)
     replied: dict[str, float] = field(default_factory=dict)
     errors: int = 0
+    # CPU milliseconds a reply by process role, and the share of all cores busy for the run.
+    cpu_ms: dict[str, float] = field(default_factory=dict)
+    cpu_share: float = 0.0
 
     def latencies_ms(self) -> list[float]:
         return sorted(
@@ -180,6 +185,68 @@ async def metric_sums(http: aiohttp.ClientSession, url: str) -> dict[str, float]
     return sums
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stat(pid: str) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds of user + system time) of a process, None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _role(pid: int) -> str:
+    """What a process of the run is, from its command line."""
+    if pid == os.getpid():
+        return "load generator"
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().decode(errors="replace").split("\0")
+    except OSError:
+        return "gone"
+    if any("nats-server" in a for a in argv):
+        return "NATS"
+    if "router.cli" in argv:
+        part = argv[argv.index("router.cli") + 1 : argv.index("router.cli") + 2]
+        return {"worker": "router workers", "serve": "serve (web)"}.get(
+            "".join(part), "".join(part)
+        )
+    if any("multiprocessing" in a for a in argv):
+        return "reply listener"
+    return Path(argv[0]).name
+
+
+def cpu_by_process() -> dict[int, tuple[str, float]]:
+    """CPU seconds so far of this process and all its descendants (the server, its workers
+    and NATS, the reply listener): pid → (role, seconds). Linux /proc only."""
+    stats = {int(p): st for p in os.listdir("/proc") if p.isdigit() and (st := _proc_stat(p))}
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _) in stats.items():
+        children.setdefault(parent, []).append(pid)
+    out: dict[int, tuple[str, float]] = {}
+    todo = [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            out[pid] = (_role(pid), stats[pid][1])
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def cpu_per_message(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], messages: int
+) -> dict[str, float]:
+    """CPU milliseconds a message by role between two ``cpu_by_process`` snapshots."""
+    by_role: dict[str, float] = {}
+    for pid, (role, seconds) in after.items():
+        used = seconds - before.get(pid, (role, 0.0))[1]
+        by_role[role] = by_role.get(role, 0.0) + used
+    return {role: 1000 * used / max(1, messages) for role, used in by_role.items()}
+
+
 async def drive(
     server: Server,
     *,
@@ -211,6 +278,7 @@ async def drive(
             n = min(concurrency, sessions - len(sids))
             sids.extend(await asyncio.gather(*(new_session() for _ in range(n))))
         before = await metric_sums(http, server.url)
+        cpu_before, started = cpu_by_process(), time.monotonic()
 
         async def post(i: int) -> None:
             body = {"text": QUESTIONS[i % len(QUESTIONS)]}
@@ -241,6 +309,7 @@ async def drive(
                 tasks.append(asyncio.create_task(post(i)))
             await asyncio.gather(*tasks)
         accepted, replied = await asyncio.to_thread(results.get, True, 180)
+        cpu_after, elapsed = cpu_by_process(), time.monotonic() - started
         listener.join()
         after = await metric_sums(http, server.url)
     run.accepted = {m: t for m, t in accepted.items() if m in posted}
@@ -248,6 +317,8 @@ async def drive(
     if len(run.replied) < len(posted):
         print(f"  ! only {len(run.replied)} of {len(posted)} replies arrived", file=sys.stderr)
     deltas = {k: after[k] - before[k] for k in after}
+    run.cpu_ms = cpu_per_message(cpu_before, cpu_after, len(run.replied))
+    run.cpu_share = sum(run.cpu_ms.values()) * len(run.replied) / 1000 / elapsed / CORES
     return run, deltas
 
 
@@ -294,6 +365,8 @@ def report_rate(run: Run, deltas: dict[str, float]) -> dict[str, Any]:
         if reply_sum
         else float("nan"),
         "p99_ms_by_second": [round(v) for v in p99_by_second(run)],
+        "cpu_ms_per_message": {k: round(v, 2) for k, v in sorted(run.cpu_ms.items())},
+        "cpu_share_of_cores": round(run.cpu_share, 3),
     }
 
 
@@ -361,12 +434,14 @@ Full path, no-op agent ({t["messages"]:.0f} messages, {args.concurrency} in flig
   errors              {t["errors"]:.0f}""")
     if r := results.get("latency_offline_agent"):
         share = 100 * r["agent_share"]
+        cpu = ", ".join(f"{k} {v:.1f}" for k, v in r["cpu_ms_per_message"].items() if v >= 0.05)
         print(f"""
 {args.agent.capitalize()} agent at {args.rate:g} msgs/s for {args.seconds:g} s, \
 {args.workers} worker(s) ({r["messages"]:.0f} messages)
   accept → reply      p50 {r["latency_ms_p50"]:.1f} ms   p99 {r["latency_ms_p99"]:.1f} ms
   agent per message   {r["agent_ms_mean"]:.1f} ms mean ({share:.0f} % of the time to reply)
   p99 by second       {" ".join(str(v) for v in r["p99_ms_by_second"])} ms
+  CPU a message       {cpu} ms ({100 * r["cpu_share_of_cores"]:.0f} % of {CORES} cores)
   errors              {r["errors"]:.0f}""")
 
 
