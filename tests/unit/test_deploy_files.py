@@ -48,8 +48,6 @@ OTHER_VARIABLES = {
 PROPOSED: set[str] = {"NEUVONTA_WORKER_HTTP_PORT"}
 # The process commands each deployment must run.
 PROCESSES = {("gateway",), ("console",), ("worker",), ("db", "upgrade")}
-# `serve.run` waits this long for its tasks (web server, router) at a stop.
-SERVE_DRAIN_SECONDS = 30
 
 
 # ---- reading the files ----
@@ -397,6 +395,28 @@ def test_compose_settings_are_valid(monkeypatch: pytest.MonkeyPatch, service: st
     assert (url.get_backend_name(), url.host, url.port) == ("postgresql", "postgres", 5432)
 
 
+def commented_examples() -> dict[str, str]:
+    """``# KEY=value`` (env example) and ``# KEY: value`` (ConfigMap) lines with a value."""
+    examples = {}
+    for line in (DEPLOY / "neuvonta.env.example").read_text().splitlines():
+        if m := re.fullmatch(r"#\s*([A-Z][A-Z0-9]*_[A-Z0-9_]+)=(\S.*)", line.strip()):
+            examples[m[1]] = m[2]
+    for line in (K8S / "configmap.yaml").read_text().splitlines():
+        if m := re.fullmatch(r"#\s*([A-Z][A-Z0-9]*_[A-Z0-9_]+:\s*\S.*)", line.strip()):
+            examples.update({k: str(v) for k, v in yaml.safe_load(m[1]).items()})
+    return examples
+
+
+def test_commented_examples_are_values_the_settings_accept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    examples = {k: v for k, v in commented_examples().items() if k.startswith("NEUVONTA_")}
+    assert len(examples) >= 30
+    s = clean_environment(monkeypatch, examples)
+    assert s.smtp_listen_port == 2525
+    assert s.kb_seed == [Path("/var/lib/neuvonta/kunta.docs.jsonl")]
+
+
 def test_env_example_never_sets_an_empty_value() -> None:
     assert {k for k, v in env_example().items() if not v.strip()} == set()
     assert "POSTGRES_PASSWORD" not in env_example()  # compose refuses to start without one
@@ -594,11 +614,21 @@ def test_prometheus_annotations_point_at_metrics() -> None:
 
 
 def drain_seconds(component: str) -> float:
-    """What a process may take after SIGTERM (router.serve.run, channels.gateway)."""
+    """What a process may take after SIGTERM: router.serve.run waits for its tasks (web server,
+    router), then for the gateway's deliveries or the console's retention run."""
     from channels.gateway import ChannelGateway
+    from router import serve
 
-    gateway = inspect.signature(ChannelGateway.stop).parameters["patience"].default
-    return SERVE_DRAIN_SECONDS + (gateway if component == "gateway" else 0)
+    source = inspect.getsource(serve.run)
+    waits = {
+        what: re.search(rf"asyncio\.wait\({what}, timeout=(\d+)\)", source)
+        for what in ("tasks", r"\[housekeeping\]")
+    }
+    assert all(waits.values()), "router.serve.run's drain changed: check the grace periods"
+    tasks, housekeeping = (float(m[1]) for m in waits.values() if m)
+    gateway = float(inspect.signature(ChannelGateway.stop).parameters["patience"].default)
+    extra = {"gateway": gateway, "console": housekeeping}.get(component, 0.0)
+    return tasks + extra
 
 
 @pytest.mark.parametrize("component", ["gateway", "console", "worker"])
