@@ -21,6 +21,7 @@ from rich.table import Table
 
 from router.cli_support import DataDir, fail, queues_of, run_on_database, settings_for
 from router.cli_support import note as tell
+from router.settings import nats_servers
 
 # The database and NATS modules load inside the commands: `neuvonta --help` does not pay.
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ async def _connect(url: str | None) -> Any:
 
     try:
         return await nats.connect(
-            url,
+            nats_servers(url),
             connect_timeout=NATS_CONNECT_TIMEOUT,
             allow_reconnect=False,
             max_reconnect_attempts=0,

@@ -53,7 +53,7 @@ from router.metrics import Metrics
 from router.ops import kb_router, ops_router
 from router.pipeline import Pipeline
 from router.policy import Policy
-from router.settings import Settings
+from router.settings import Settings, nats_servers
 from router.store import RouterStore
 from router.tables import DeadLetterRow
 from router.worker import InboundHandler
@@ -78,7 +78,7 @@ class Services:
         cls, settings: Settings, nats_url: str, *, metrics: Metrics | None = None
     ) -> Services:
         broker = NatsBroker(
-            nats_url,
+            nats_servers(nats_url),
             # FastStream logs every message at INFO by default; that costs ~40 % throughput.
             log_level=logging.DEBUG,
             logger=logging.getLogger("neuvonta.faststream"),
@@ -252,6 +252,19 @@ def create_web_app(
         )
     )
     app.mount("/static", StaticFiles(directory=CHAT_STATIC), name="static")
+    return app
+
+
+def create_ops_app(services: Services) -> FastAPI:
+    """Health and metrics alone: what a router worker serves (NEUVONTA_WORKER_HTTP_PORT)."""
+    app = FastAPI(title="Neuvonta worker", docs_url=None, redoc_url=None, openapi_url=None)
+    app.include_router(
+        ops_router(
+            engine=services.engine,
+            nats_connected=services.nats_connected,
+            metrics=services.metrics,
+        )
+    )
     return app
 
 

@@ -47,6 +47,12 @@ def ops_router(
         if not nats_connected():
             raise ConnectionError("NATS not connected")
 
+    @router.get("/livez")
+    async def livez() -> JSONResponse:
+        """The process answers (for liveness probes: never depends on NATS or the database,
+        so an outage of those does not restart every pod)."""
+        return JSONResponse({"status": "ok"})
+
     @router.get("/healthz")
     async def healthz() -> JSONResponse:
         nats, database = await asyncio.gather(check(nats_probe), check(db_probe))

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -27,6 +28,7 @@ from router.app import (
     Services,
     build_agent,
     channel_gateway,
+    create_ops_app,
     create_web_app,
     initial_policy,
     load_knowledge,
@@ -162,6 +164,12 @@ async def run(settings: Settings, parts: Parts = Parts()) -> None:
         loop.add_signal_handler(sig, stop.set)
 
     sock = bind(settings.http_host, settings.http_port) if web else None
+    # A worker alone answers health probes and metric scrapes on a port of its own if asked.
+    ops_sock = (
+        bind(settings.http_host, settings.worker_http_port)
+        if not web and settings.worker_http_port is not None
+        else None
+    )
     nats: EmbeddedNats | None = None
     nats_url = settings.nats_url
     if nats_url is None:
@@ -173,11 +181,10 @@ async def run(settings: Settings, parts: Parts = Parts()) -> None:
 
     in_process = worker and not (web and settings.worker_processes > 0)
     metrics_dir = settings.data_dir / "metrics"
-    metrics = (
-        Metrics(router=False, workers_dir=fresh_workers_dir(metrics_dir))
-        if worker and not in_process
-        else Metrics()
-    )
+    if worker and not in_process:  # the router's figures come from the child workers
+        metrics = Metrics(router=False, workers_dir=fresh_workers_dir(metrics_dir))
+    else:  # a gateway or console alone has no router figures to show
+        metrics = Metrics(router=worker)
     services = Services.create(settings, nats_url, metrics=metrics)
     tasks: list[asyncio.Task[None]] = []
     server: _Server | None = None
@@ -227,20 +234,7 @@ async def run(settings: Settings, parts: Parts = Parts()) -> None:
                 gateway = channel_gateway(services)
                 gateway.start(services.broker.connection.jetstream(), stop)
             app = create_web_app(services, gateway, residents=parts.residents, staff=parts.staff)
-            server = _Server(
-                uvicorn.Config(
-                    app,
-                    log_level="warning",
-                    access_log=False,
-                    lifespan="off",
-                    timeout_graceful_shutdown=5,
-                )
-            )
-            tasks.append(asyncio.create_task(server.serve(sockets=[sock]), name="web"))
-            while not server.started:
-                if tasks[-1].done():
-                    await tasks[-1]
-                await asyncio.sleep(0.02)
+            server = await _serve_http(app, sock, tasks, "web")
             host, port = sock.getsockname()[:2]
             url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
             _write_runtime_file(settings.data_dir, url, nats_url)
@@ -253,6 +247,9 @@ async def run(settings: Settings, parts: Parts = Parts()) -> None:
                 channels=gateway.summary() if gateway else (),
             )
             print(banner, flush=True)
+        if ops_sock is not None:
+            server = await _serve_http(create_ops_app(services), ops_sock, tasks, "ops")
+            log.info("worker health and metrics on port %d", ops_sock.getsockname()[1])
         log.info("%s started in %.1f s", part, time.monotonic() - started)
         stop_wait = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -281,11 +278,29 @@ async def run(settings: Settings, parts: Parts = Parts()) -> None:
         await services.stop()
         if nats is not None:
             await asyncio.to_thread(nats.stop)
-        if sock is not None:
-            sock.close()
+        for s in (sock, ops_sock):
+            if s is not None:
+                s.close()
         with contextlib.suppress(FileNotFoundError):
             (settings.data_dir / "serve.json").unlink()
         log.info("%s stopped", part)
+
+
+async def _serve_http(
+    app: Any, sock: socket.socket, tasks: list[asyncio.Task[None]], name: str
+) -> _Server:
+    """Uvicorn on ``sock`` as one of ``tasks``, once it accepts connections."""
+    server = _Server(
+        uvicorn.Config(
+            app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
+        )
+    )
+    tasks.append(asyncio.create_task(server.serve(sockets=[sock]), name=name))
+    while not server.started:
+        if tasks[-1].done():
+            await tasks[-1]
+        await asyncio.sleep(0.02)
+    return server
 
 
 async def _wait_for_workers(

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     queues_file: Path | None = None
     case_prefix: Annotated[str, Field(pattern=r"^[A-Z]{1,6}$")] = "NV"
 
+    # A router worker alone (``neuvonta worker``) serves /livez, /healthz and /metrics here.
+    worker_http_port: Annotated[int, Field(ge=0, le=65535)] | None = None
     max_message_chars: Annotated[int, Field(ge=1, le=100_000)] = 4000
     # Router workers ``serve`` runs as child processes (0: in the web process).
     worker_processes: Annotated[int, Field(ge=0, le=64)] = 1
@@ -134,3 +136,8 @@ class Settings(BaseSettings):
     @property
     def database(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'neuvonta.db'}"
+
+
+def nats_servers(url: str) -> list[str]:
+    """``nats://a:4222,nats://b:4222`` as the list nats-py takes (it refuses the string)."""
+    return [u.strip() for u in url.split(",") if u.strip()]
