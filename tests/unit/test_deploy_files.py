@@ -595,8 +595,8 @@ def test_kubernetes_probes_call_served_paths_with_the_right_meaning() -> None:
 
 
 def test_the_probe_check_itself_refuses_unserved_paths() -> None:
-    assert served("/healthz") and served("/metrics") and served("/static/chat.css")
-    assert not served("/livez") and not served("/static/missing.css") and not served("/")
+    assert served("/healthz") and served("/metrics") and served("/livez")
+    assert not served("/readyz") and not served("/static/missing.css") and not served("/")
 
 
 def test_prometheus_annotations_point_at_metrics() -> None:
@@ -651,7 +651,9 @@ def test_worker_threads_match_its_cpu_limit() -> None:
     limit = float(worker["deploy"]["resources"]["limits"]["cpus"])
     assert int(worker["environment"]["OMP_NUM_THREADS"]) == limit
     assert worker["deploy"]["replicas"] >= 2
-    assert "ports" not in c and "ports" not in worker
+    # Its one port is for probes and scrapes, and it is the one the worker serves on.
+    assert [p["containerPort"] for p in c["ports"]] == [int(env["NEUVONTA_WORKER_HTTP_PORT"])]
+    assert "ports" not in worker  # nothing published on the host
 
 
 def test_every_service_and_budget_selects_pods_that_exist() -> None:
