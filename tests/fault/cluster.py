@@ -9,8 +9,8 @@
 - ``Neuvonta``: ``neuvonta gateway`` / ``neuvonta worker`` as subprocesses with an
   environment, their output in a log file whose tail goes into assertion messages.
 
-Every child dies with the test process (``PR_SET_PDEATHSIG``) and is killed in ``close``:
-no orphans after a failure. Every wait has a deadline.
+Every child dies with the test process (``PR_SET_PDEATHSIG``), and the tests kill them in a
+``finally``: no orphans after a failure. Every wait has a deadline.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import nats
@@ -117,7 +117,6 @@ class NatsNode:
     cluster_port: int
     root: Path
     process: subprocess.Popen[bytes] | None = None
-    starts: int = 0
 
     @property
     def url(self) -> str:
@@ -133,7 +132,6 @@ class NatsNode:
 
     def start(self, cluster: str, routes: list[str]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        self.starts += 1
         args = [
             nats_server_binary(),
             "-a",
@@ -244,18 +242,6 @@ class NatsCluster:
             await nc.close()
         return int(info.num_ack_pending or 0)
 
-    async def current_replicas(self, stream: str) -> int:
-        """How many nodes hold ``stream`` up to date (the leader and current followers)."""
-        nc = await self._connect(10)
-        try:
-            info = await nc.jetstream(timeout=5).stream_info(stream)
-        finally:
-            await nc.close()
-        cluster = info.cluster
-        if cluster is None or cluster.leader is None:
-            return 0
-        return 1 + sum(bool(r.current) for r in cluster.replicas or [])
-
     async def _connect(self, timeout: float) -> NatsClient:
         servers = [n.url for n in self.nodes if n.alive]
         deadline = time.monotonic() + timeout
@@ -327,7 +313,6 @@ class Postgres:
         self.port = free_port()
         self.log_path = self.root / "postgres.log"
         self.process: subprocess.Popen[bytes] | None = None
-        self.restarts = 0
 
     @property
     def url(self) -> str:
@@ -441,7 +426,6 @@ class Postgres:
         """A fast shutdown (open sessions are cut, a checkpoint is written), ``down_for``
         seconds without a server, and a start."""
         _stop(self.process, signal.SIGINT, 30)
-        self.restarts += 1
         time.sleep(down_for)
         self.start()
 
@@ -480,7 +464,6 @@ class Neuvonta:
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     url: str = ""
-    started_at: float = field(default=0.0)
 
     @property
     def log_path(self) -> Path:
@@ -507,7 +490,6 @@ class Neuvonta:
                 stderr=subprocess.STDOUT,
                 preexec_fn=die_with_parent,
             )
-        self.started_at = time.monotonic()
 
     @property
     def alive(self) -> bool:
@@ -554,13 +536,3 @@ class Neuvonta:
     def last_line(self) -> str:
         lines = self.log_path.read_text(errors="replace").strip().splitlines()
         return lines[-1] if lines else "no output"
-
-    def problems(self) -> list[str]:
-        """ERROR lines and tracebacks in the log."""
-        if not self.log_path.exists():
-            return []
-        return [
-            line
-            for line in self.log_path.read_text(errors="replace").splitlines()
-            if " ERROR " in line or line.startswith("Traceback")
-        ]

@@ -604,6 +604,7 @@ async def test_every_message_gets_exactly_one_outcome_through_crashes_and_outage
         context = "\n".join(["faults:", *faults.log, system.logs()])
         stats: Counter[str] = Counter()
         await check_outcomes(system, ledger, context, stats)
+        await check_web_chats(system, ledger, context)
         # Every process still running drains and stops cleanly on SIGTERM.
         for p in [system.gateway, *system.workers]:
             assert p.stop() == 0, f"{p.name} did not stop cleanly\n{p.tail()}"
@@ -700,6 +701,36 @@ async def check_outcomes(system: System, ledger: Ledger, context: str, stats: Co
     sent_ids = Counter(r.provider_message_id for r in sms_replies)
     assert set(sent_ids) <= set(twilio.sids) and max(sent_ids.values()) == 1
     stats["SMS replies"] = len(sms_replies)
+
+
+async def check_web_chats(system: System, ledger: Ledger, context: str) -> None:
+    """What each resident sees in their chat: every message they sent, once, and the
+    replies to them (none twice, none missing: as many as the database has)."""
+    replies = {
+        r.address.removeprefix("web:"): r.n
+        for r in await rows(
+            system.engine,
+            "SELECT c.address, count(*) AS n FROM message m "
+            "JOIN conversation c ON c.id = m.conversation_id "
+            "WHERE m.role <> 'resident' AND m.channel = 'web' GROUP BY c.address",
+        )
+    }
+    sent = Counter(ledger.web.values())
+    sessions = sorted(sent)
+    views: list[httpx.Response] = []
+    async with httpx.AsyncClient(base_url=system.gateway.url, timeout=10) as http:
+        for i in range(0, len(sessions), 20):
+            views += await asyncio.gather(
+                *(http.get(f"/api/chat/sessions/{sid}/messages") for sid in sessions[i : i + 20])
+            )
+    wrong = []
+    for sid, view in zip(sessions, views, strict=True):
+        assert view.status_code == 200, view.text
+        roles = Counter(m["role"] for m in view.json())
+        mine = roles.pop("resident", 0)
+        if mine != sent[sid] or sum(roles.values()) != replies.get(sid, 0):
+            wrong.append(f"{sid}: sent {sent[sid]}, shown {mine}; replies shown {dict(roles)}")
+    assert not wrong, f"{len(wrong)} web chats show something else: {wrong[:3]}\n{context}"
 
 
 async def check_sms_sent_once(system: System, context: str) -> None:
