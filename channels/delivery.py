@@ -11,7 +11,9 @@ marked failed, a ``ReplyFailed`` and a dead letter are published, and agents see
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -36,6 +38,11 @@ from router.tables import MessageRow
 log = logging.getLogger(__name__)
 
 MESSAGE = MessageRow.__table__  # type: ignore[attr-defined]
+
+# Accepted-but-unrecorded replies remembered, and how long recording one may wait (s) before
+# the message is handed back (the memory still keeps it from being sent again here).
+ACCEPTED_MEMORY = 10_000
+RECORD_PATIENCE = 60.0
 
 # Statuses after which a reply is never sent again.
 FINAL = frozenset({"sent", "delivered", "read", "failed", "undelivered", "suppressed"})
@@ -85,6 +92,8 @@ class DeliveryWorker:
         self.retry = retry
         self.metrics = metrics
         self.opt_outs = OptOuts(engine)
+        # Replies a provider accepted whose "sent" is not recorded yet: never sent twice.
+        self._accepted: OrderedDict[str, Delivery] = OrderedDict()
 
     async def __call__(self, msgs: Sequence[Msg]) -> None:
         await asyncio.gather(*(self._one(m) for m in msgs))
@@ -112,25 +121,20 @@ class DeliveryWorker:
             self._count(reply.channel, "suppressed")
             await m.ack()
             return
+        accepted = self._accepted.get(reply.message_id)
+        if accepted is not None:  # sent by this process; only the record was missing
+            await self._settle_sent(m, reply, attempt, accepted)
+            return
         try:
             result = await self.adapter.send(reply)
         except Exception as e:  # an adapter must not raise; if it does, try again
             log.exception("%s adapter raised sending %s", reply.channel.value, reply.message_id)
             result = Delivery(ok=False, error=f"{type(e).__name__}", retryable=True)
         if result.ok:
-            await self._record(
-                reply.message_id, "sent", attempt, None, provider_id=result.provider_message_id
-            )
-            self._count(reply.channel, "sent")
-            await self.publisher.publish(
-                ReplySent(
-                    conversation_id=reply.conversation_id,
-                    message_id=reply.message_id,
-                    channel=reply.channel,
-                    provider_message_id=result.provider_message_id,
-                )
-            )
-            await m.ack()
+            self._accepted[reply.message_id] = result
+            while len(self._accepted) > ACCEPTED_MEMORY:
+                self._accepted.popitem(last=False)
+            await self._settle_sent(m, reply, attempt, result)
             return
         error = result.error or "delivery failed"
         if result.retryable and attempt < self.retry.attempts:
@@ -160,6 +164,45 @@ class DeliveryWorker:
             )
         )
         await self._dead_letter(m, f"delivery failed after {attempt} tries: {error}")
+
+    async def _settle_sent(
+        self, m: Msg, reply: ReplyRequested, attempt: int, result: Delivery
+    ) -> None:
+        """The provider has the reply: it must never go out again. Record "sent" until the
+        database takes it (holding the message meanwhile), then acknowledge."""
+        delay, waited = 0.25, 0.0
+        while True:
+            try:
+                await self._record(
+                    reply.message_id, "sent", attempt, None, provider_id=result.provider_message_id
+                )
+                break
+            except Exception:
+                if waited > RECORD_PATIENCE:
+                    # Redelivered here, it is recorded without sending (``_accepted``).
+                    log.warning("reply %s sent but not recorded yet", reply.message_id)
+                    await _nak(m, self.retry.delay(attempt))
+                    return
+                log.warning("reply %s sent; recording it waits", reply.message_id, exc_info=True)
+                with contextlib.suppress(Exception):
+                    await m.in_progress()
+                await asyncio.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 5.0)
+        self._accepted.pop(reply.message_id, None)
+        self._count(reply.channel, "sent")
+        try:
+            await self.publisher.publish(
+                ReplySent(
+                    conversation_id=reply.conversation_id,
+                    message_id=reply.message_id,
+                    channel=reply.channel,
+                    provider_message_id=result.provider_message_id,
+                )
+            )
+        except Exception:  # the record above is what counts; the event only informs
+            log.warning("ReplySent for %s not published", reply.message_id, exc_info=True)
+        await m.ack()
 
     async def _status(self, message_id: str) -> str | None:
         async with self.engine.connect() as conn:

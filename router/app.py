@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from faststream.nats import NatsBroker
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -59,6 +61,9 @@ from router.tables import DeadLetterRow
 from router.worker import InboundHandler
 
 log = logging.getLogger(__name__)
+
+# Seconds a starting process waits for JetStream to answer.
+STARTUP_PATIENCE = 60.0
 
 
 @dataclass
@@ -108,8 +113,18 @@ class Services:
         included before this."""
         await self.broker.connect()
         js = self.broker.connection.jetstream()
-        await ensure_streams(js, self.settings.jetstream_replicas)
-        await config_bucket(js, self.settings.jetstream_replicas)
+        # A cluster electing leaders (a node just lost) answers with timeouts for seconds.
+        deadline = time.monotonic() + STARTUP_PATIENCE
+        while True:
+            try:
+                await ensure_streams(js, self.settings.jetstream_replicas)
+                await config_bucket(js, self.settings.jetstream_replicas)
+                break
+            except (NatsError, TimeoutError) as e:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("JetStream not ready (%s); trying again", type(e).__name__)
+                await asyncio.sleep(1.0)
         await create_schema(self.engine)
         await self.broker.start()
 

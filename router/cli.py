@@ -49,7 +49,8 @@ def _settings(**overrides: Any) -> Settings:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
     # Connection chatter from the libraries is not news at INFO.
-    for noisy in ("faststream", "nats", "uvicorn.error", "sse_starlette", "httpx"):
+    noisy_loggers = ("faststream", "nats", "uvicorn.error", "sse_starlette", "httpx", "httpx2")
+    for noisy in (*noisy_loggers, "twilio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, settings_level(settings)))
     return settings
 

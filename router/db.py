@@ -9,6 +9,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Table, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -57,8 +58,6 @@ def create_engine(url: str) -> AsyncEngine:
 
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-# The baseline revision: the schema when migrations began (router/migrations/versions).
-BASELINE = "0001"
 # Serialises schema changes of processes starting at once on PostgreSQL (any constant).
 _SCHEMA_LOCK = 7_311_046_001
 
@@ -85,6 +84,15 @@ def _config(conn: Connection) -> Config:
     return cfg
 
 
+def head_revision() -> str:
+    """The newest migration's revision."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    assert head is not None
+    return head
+
+
 def current_revision(conn: Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
@@ -96,12 +104,12 @@ def _upgrade(conn: Connection) -> str:
     if current_revision(conn) is None:
         ours = set(SQLModel.metadata.tables) & set(inspect(conn).get_table_names())
         # A new database: create the tables as the models say and record that (alembic's
-        # own recipe). A data folder from before migrations: add what it lacks of the
-        # baseline (new tables, nullable columns), then record the baseline.
+        # own recipe). A data folder from before migrations (November 2026): add what it
+        # lacks of the models (tables, nullable columns, indexes), then the same.
         SQLModel.metadata.create_all(conn)
         if ours:
             _add_missing_columns(conn)
-        command.stamp(cfg, BASELINE if ours else "head")
+        command.stamp(cfg, "head")
     command.upgrade(cfg, "head")
     revision = current_revision(conn)
     assert revision is not None
@@ -109,7 +117,7 @@ def _upgrade(conn: Connection) -> str:
 
 
 def _add_missing_columns(conn: Connection) -> None:
-    """Nullable columns added before migrations existed, for data folders of that time."""
+    """Nullable columns and indexes added since, for data folders from before migrations."""
     inspector = inspect(conn)
     for table in SQLModel.metadata.sorted_tables:
         have = {c["name"] for c in inspector.get_columns(table.name)}
@@ -120,13 +128,9 @@ def _add_missing_columns(conn: Connection) -> None:
                 raise RuntimeError(f"cannot add the required column {table.name}.{column.name}")
             kind = column.type.compile(dialect=conn.dialect)
             conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
-            if column.index:
-                conn.execute(
-                    text(
-                        f'CREATE INDEX IF NOT EXISTS "ix_{table.name}_{column.name}" '
-                        f'ON "{table.name}" ("{column.name}")'
-                    )
-                )
+    for table in SQLModel.metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
 
 
 def insert_ignore(conn: AsyncConnection, table: Table) -> Insert:

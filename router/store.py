@@ -382,9 +382,11 @@ class RouterStore:
         messages: list[dict[str, Any]] = []
         decisions: list[dict[str, Any]] = []
         new_tickets: list[dict[str, Any]] = []
-        touched_tickets: list[dict[str, Any]] = []
         last_state: dict[str, ConversationState] = {}
-        for o in outcomes:
+        # Conversation → (case number, queue) of a ticket this batch opens; holds on those.
+        opened: dict[str, tuple[str, str]] = {}
+        late_holds: dict[int, tuple[str, str]] = {}
+        for i, o in enumerate(outcomes):
             conv = o.intake.conversation
             last_state[conv.id] = o.conversation_after
             a = o.assessment
@@ -470,10 +472,10 @@ class RouterStore:
                         "updated_at": o.created_at,
                     }
                 )
-            elif d.action is Action.HOLD and o.intake.open_ticket is not None:
-                touched_tickets.append(
-                    {"b_id": o.intake.open_ticket.id, "b_now": o.created_at, "b_urgent": d.urgent}
-                )
+                opened[conv.id] = (o.case_number, d.queue)
+            elif d.action is Action.HOLD and conv.id in opened:
+                # Held right after a handoff in this batch: on the ticket just opened.
+                late_holds[i] = opened[conv.id]
 
         async with self.engine.begin() as conn:
             ticket_ids: dict[str, int] = {}
@@ -488,11 +490,28 @@ class RouterStore:
                         )
                     ).all()
                 )
-            for o, row in zip(outcomes, decisions, strict=True):
+            holds = {
+                i: o.intake.open_ticket
+                for i, o in enumerate(outcomes)
+                if o.decision.action is Action.HOLD and o.intake.open_ticket is not None
+            }
+            holds |= {
+                i: OpenTicket(ticket_ids[case], case, queue)
+                for i, (case, queue) in late_holds.items()
+            }
+            for i, (o, row) in enumerate(zip(outcomes, decisions, strict=True)):
                 if o.case_number is not None:
                     row["ticket_id"] = ticket_ids[o.case_number]
-                elif o.intake.open_ticket is not None and o.decision.action is Action.HOLD:
-                    row["ticket_id"] = o.intake.open_ticket.id
+                elif i in holds:
+                    row["ticket_id"] = holds[i].id
+            touched_tickets = [
+                {
+                    "b_id": t.id,
+                    "b_now": outcomes[i].created_at,
+                    "b_urgent": outcomes[i].decision.urgent,
+                }
+                for i, t in holds.items()
+            ]
             await conn.execute(DECISION.insert(), decisions)
             if messages:
                 await conn.execute(MESSAGE.insert(), messages)
@@ -534,7 +553,7 @@ class RouterStore:
                 ],
             )
 
-        for o in outcomes:
+        for i, o in enumerate(outcomes):
             if o.decision.action is Action.HANDOFF and o.case_number is not None:
                 events.append(
                     HandoffRequested(
@@ -547,8 +566,8 @@ class RouterStore:
                         language=o.language,
                     )
                 )
-            elif o.decision.action is Action.HOLD and o.intake.open_ticket is not None:
-                t = o.intake.open_ticket
+            elif i in holds:
+                t = holds[i]
                 events.append(
                     HandoffRequested(
                         conversation_id=o.intake.conversation.id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint, text
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
@@ -125,8 +125,23 @@ class DecisionRow(SQLModel, table=True):
     created_at: datetime = _ts(index=True)
 
 
+# One active ticket per conversation at most, whichever worker opens it: a second handoff
+# of the same conversation at the same moment fails to commit and is retried, and then
+# sees the ticket (its message is held on it).
+_ACTIVE_TICKET = "status IN ('open', 'claimed', 'waiting')"
+
+
 class TicketRow(SQLModel, table=True):
     __tablename__ = "ticket"
+    __table_args__ = (
+        Index(
+            "uq_ticket_active_conversation",
+            "conversation_id",
+            unique=True,
+            sqlite_where=text(_ACTIVE_TICKET),
+            postgresql_where=text(_ACTIVE_TICKET),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     case_number: str | None = Field(default=None, unique=True)

@@ -575,12 +575,6 @@ async def rows(engine: AsyncEngine, sql: str) -> list[Any]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    raises=DoubledDelivery,
-    reason="channels.delivery sends a reply again when recording 'sent' fails after the "
-    "provider took it (PostgreSQL down at that moment): the redelivery finds it pending",
-)
 async def test_every_message_gets_exactly_one_outcome_through_crashes_and_outages(
     tmp_path: Path,
 ) -> None:
@@ -818,13 +812,6 @@ async def all_decided(svc: Services, n: int) -> bool:
     return len(await harness.rows(svc, "decision")) >= n
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="router.pipeline/store: a message held after a handoff earlier in the same batch "
-    "gets Intake.open_ticket as read before the batch (none): its decision has no ticket_id, "
-    "and an urgent one neither marks the ticket urgent nor tells the console",
-)
 async def test_a_message_held_after_a_handoff_in_its_batch_is_on_that_ticket(
     tmp_path: Path, nats_url: str, sqlite_url: str
 ) -> None:
@@ -846,13 +833,6 @@ async def test_a_message_held_after_a_handoff_in_its_batch_is_on_that_ticket(
     assert ticket["urgent"], "an emergency written right after the handoff left it not urgent"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="router.pipeline/store: two workers decide two messages of one conversation at "
-    "once, each from the conversation as it was before the other: both hand off, and the "
-    "resident gets two tickets and two case numbers",
-)
 async def test_two_workers_open_one_ticket_for_one_conversation(
     tmp_path: Path, nats_url: str, sqlite_url: str
 ) -> None:
