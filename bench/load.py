@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import contextlib
 import json
 import multiprocessing
@@ -22,6 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -108,8 +111,32 @@ def listen(nats_url: str, expected: int, deadline_s: float, out: Any) -> None:
     asyncio.run(main())
 
 
+def fresh_postgres(server_url: str) -> tuple[str, Callable[[], None]]:
+    """A new, empty database on the PostgreSQL server of ``server_url`` for one run, and
+    what drops it afterwards."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(server_url)
+    name = f"neuvonta_bench_{uuid.uuid4().hex[:8]}"
+    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    database = url.set(drivername="postgresql", database=name)
+    return database.render_as_string(hide_password=False), lambda: asyncio.run(
+        run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    )
+
+
 class Server:
-    def __init__(self, agent: str, workers: int = 1) -> None:
+    def __init__(self, agent: str, workers: int = 1, database: str | None = None) -> None:
         self.tmp = tempfile.TemporaryDirectory(prefix="neuvonta-bench-")
         data = Path(self.tmp.name) / "var"
         env = {
@@ -122,6 +149,8 @@ class Server:
         }
         for leak in ("NATS_URL", "DATABASE_URL"):
             env.pop(leak, None)
+        if database is not None:
+            env["DATABASE_URL"] = database
         data.mkdir(parents=True)
         self.log = data / "serve.log"
         with self.log.open("wb") as log:
@@ -383,11 +412,19 @@ def main() -> None:
         help="agent of the latency run (noop: the path's own share)",
     )
     ap.add_argument("--workers", type=int, default=1, help="router worker processes")
+    ap.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="run on a fresh database of this PostgreSQL server (default: SQLite), "
+        "e.g. postgresql://postgres@127.0.0.1:5432/test",
+    )
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--part", choices=["all", "throughput", "latency"], default="all")
     args = ap.parse_args()
 
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = {"database": "postgresql" if args.postgres else "sqlite"}
+    database, drop = fresh_postgres(args.postgres) if args.postgres else (None, lambda: None)
+    atexit.register(drop)
     if args.part in ("all", "throughput"):
         print("bare FastStream JetStream consume-and-publish loop …", file=sys.stderr)
         bare = asyncio.run(baseline.measure(args.messages))
@@ -395,7 +432,7 @@ def main() -> None:
             f"full path, no-op agent, {args.messages} messages, {args.concurrency} in flight …",
             file=sys.stderr,
         )
-        server = Server("noop", args.workers)
+        server = Server("noop", args.workers, database)
         try:
             warm_up = drive(server, messages=200, concurrency=args.concurrency, rate=None)
             asyncio.run(warm_up)
@@ -409,7 +446,7 @@ def main() -> None:
         print(
             f"{args.agent} agent at {args.rate:g} msgs/s for {args.seconds:g} s …", file=sys.stderr
         )
-        server = Server(args.agent, args.workers)
+        server = Server(args.agent, args.workers, database)
         try:
             asyncio.run(drive(server, messages=0, concurrency=8, rate=args.rate, seconds=2))
             run, deltas = asyncio.run(
@@ -425,7 +462,7 @@ def main() -> None:
     if t := results.get("throughput_noop_agent"):
         print(f"""
 Full path, no-op agent ({t["messages"]:.0f} messages, {args.concurrency} in flight, \
-{args.workers} worker(s), SQLite)
+{args.workers} worker(s), {"PostgreSQL" if args.postgres else "SQLite"})
   accepted            {t["accepted_msgs_per_s"]:8.0f} msgs/s
   answered            {t["answered_msgs_per_s"]:8.0f} msgs/s
   accept → reply      p50 {t["latency_ms_p50"]:.1f} ms   p99 {t["latency_ms_p99"]:.1f} ms
