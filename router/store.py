@@ -140,6 +140,7 @@ def _usage_columns(a: Assessment | None) -> dict[str, Any]:
         "prompt_tokens": u.prompt_tokens if u else None,
         "completion_tokens": u.completion_tokens if u else None,
         "llm_cost": u.cost if u else None,
+        "llm_latency_ms": u.latency_ms if u else None,
         "llm_fallback": u.fallback if u else None,
     }
 

@@ -120,6 +120,8 @@ class DecisionRow(SQLModel, table=True):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     llm_cost: float | None = None
+    # The model call alone (with its retries); ``latency_ms`` is the whole triage.
+    llm_latency_ms: float | None = None
     llm_fallback: str | None = None
     ticket_id: int | None = None
     created_at: datetime = _ts(index=True)

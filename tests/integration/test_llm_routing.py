@@ -79,6 +79,7 @@ async def test_the_router_answers_through_the_model_and_audits_it_then_survives_
     assert first["prompt_tokens"] == 321 and first["completion_tokens"] == 54
     assert first["llm_cost"] == pytest.approx(0.321 * 0.01 + 0.054 * 0.03)
     assert first["action"] == "answer" and first["llm_fallback"] is None
+    assert 0 < first["llm_latency_ms"] <= first["latency_ms"]
     assert replies[0].sources, "the model's answer names its source"
     # The endpoint failed: the offline agent's assessment, recorded as a fallback.
     assert second["llm_fallback"] and second["llm_fallback"].startswith("error")
