@@ -50,7 +50,8 @@ def _settings(**overrides: Any) -> Settings:
     )
     # Connection chatter from the libraries is not news at INFO.
     noisy_loggers = ("faststream", "nats", "uvicorn.error", "sse_starlette", "httpx", "httpx2")
-    for noisy in (*noisy_loggers, "twilio"):
+    # alembic says "Context impl …" for every migration check of every process.
+    for noisy in (*noisy_loggers, "twilio", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, settings_level(settings)))
     return settings
 
