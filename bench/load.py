@@ -265,6 +265,23 @@ def cpu_by_process() -> dict[int, tuple[str, float]]:
     return out
 
 
+def settle(limit_s: float = 60.0, idle_share: float = 0.05) -> float:
+    """Wait until the server's processes are idle (under ``idle_share`` of one core over half
+    a second): after a start the workers still load the e5 sessions and tokenizer tables,
+    build the lexical index and warm up in background threads, and that CPU must not be
+    counted against the measured messages. Returns the seconds waited."""
+    started = time.monotonic()
+    last = cpu_by_process()
+    while time.monotonic() - started < limit_s:
+        time.sleep(0.5)
+        now = cpu_by_process()
+        busy = sum(sec - last.get(pid, (role, 0.0))[1] for pid, (role, sec) in now.items())
+        last = now
+        if busy < 0.5 * idle_share:
+            break
+    return time.monotonic() - started
+
+
 def cpu_per_message(
     before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], messages: int
 ) -> dict[str, float]:
@@ -449,6 +466,8 @@ def main() -> None:
         server = Server(args.agent, args.workers, database)
         try:
             asyncio.run(drive(server, messages=0, concurrency=8, rate=args.rate, seconds=2))
+            waited = settle()
+            print(f"  (the server settled {waited:.1f} s after the warm-up)", file=sys.stderr)
             run, deltas = asyncio.run(
                 drive(server, messages=0, concurrency=8, rate=args.rate, seconds=args.seconds)
             )
