@@ -167,7 +167,7 @@ class Tokenizer:
         self._norm = str.maketrans(model.normalize_map)
         self._scores = [np.float32(s) for s in model.piece_scores]
         self._unk_score = np.float32(np.float32(model.piece_scores.min()) - np.float32(10))
-        # Piece text → id; a prefix of a piece that is no piece → -1 (570,000 keys, ~70 MB,
+        # Piece text → id; a prefix of a piece that is no piece → -1 (505,000 keys, ~80 MB,
         # ~1 s to build once per process). The pieces are valid UTF-8 and a text's spans are
         # whole characters, so str keys match exactly the byte spans the wheel looks up. The
         # metaspace is a space in both (see normalized()): one byte a character in most keys.

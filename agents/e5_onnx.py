@@ -14,7 +14,7 @@ from the wheel's memory-mapped file instead of being copied into the graph.
 
 The graph takes the tokens of several texts at once (one row each, an attention mask keeps
 every text to its own tokens): the exact build runs a batch of questions in one call, which
-costs about half as much a question from four questions up (measured in agents/RETRIEVAL.md).
+costs ~40 % less a question from four questions up (measured in agents/RETRIEVAL.md).
 The int8 build quantizes a call's activations with one scale for all its rows, so a question
 run with others would get another vector (cos 0.994 measured); it runs one text a call, as
 passages do in both builds (their cached vectors stay those of one text alone).
