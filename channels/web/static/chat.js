@@ -576,7 +576,11 @@
         if (sid !== state.sessionId || !Array.isArray(messages)) return;
         messages.forEach(showMessage);
         var last = messages[messages.length - 1];
-        if (last && last.role === 'resident' && !state.awaiting) {
+        // The list may be older than what live updates have shown meanwhile (an answer that
+        // arrived while it was on its way): wait only if the page too ends with the resident.
+        var shown = el.log.querySelectorAll('.msg');
+        var lastShown = shown.length ? shown[shown.length - 1].getAttribute('data-role') : null;
+        if (last && last.role === 'resident' && lastShown === 'resident' && !state.awaiting) {
           // A page reload right after sending: the answer may still be on its way.
           var age = Date.now() - Date.parse(last.created_at);
           if (age >= -5000 && age < 60000) startAwaiting();
