@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -220,7 +220,7 @@ class LlmAgent:
         if not docs:
             return base
         prefix = self.settings.case_prefix
-        sources = pick_sources(docs, base.reply_language, self._relevance(request.text))
+        sources = pick_sources(docs, base.reply_language, self.offline.relevance(request.text))
         messages = build_messages(
             redact(request.text, case_prefix=prefix).text,
             base.reply_language,
@@ -273,12 +273,6 @@ class LlmAgent:
         if base.wants_human:
             return []
         return [self.offline.docs[d] for d in base.ranked_doc_ids if d in self.offline.docs]
-
-    def _relevance(self, question: str) -> Callable[[Sequence[str]], Sequence[float]] | None:
-        retriever = self.offline.retriever
-        if retriever is None:
-            return None
-        return lambda texts: retriever.lexical.similarity(question, texts)
 
     def _budget(self) -> float:
         timeout = self.settings.agent_timeout
@@ -376,7 +370,7 @@ class LlmAgent:
             doc_id=doc.id,
             title=doc.title_in(base.reply_language),
             # The offline agent's own link rule: the version the resident can read.
-            url=self.offline._url(doc, base.reply_language),
+            url=self.offline.source_url(doc, base.reply_language),
         )
 
     def _fallback(self, base: Assessment, why: str, latency_ms: float | None) -> Assessment:

@@ -262,7 +262,7 @@ class OfflineAgent:
         doc = self.docs[best.doc_id]
         passages = self._answer_passages(best, lang.reply_language, ranking)
         answer_language = passages[0].lang
-        answer = compose_answer(passages, self._relevance(request.text)) or None
+        answer = compose_answer(passages, self.relevance(request.text)) or None
         confidence = confidence_from(ranking.features)
         notes: list[str] = []
         if not lang.supported:
@@ -276,7 +276,7 @@ class OfflineAgent:
             SourceRef(
                 doc_id=h.doc_id,
                 title=self.docs[h.doc_id].title_in(lang.reply_language),
-                url=self._url(self.docs[h.doc_id], answer_language),
+                url=self.source_url(self.docs[h.doc_id], answer_language),
             )
             for h in self._source_hits(ranking)
         )
@@ -333,13 +333,15 @@ class OfflineAgent:
         top = ranking.hits[0].score
         return [h for h in ranking.hits[:MAX_SOURCES] if h.score >= 0.85 * top]
 
-    def _relevance(self, question: str) -> Callable[[Sequence[str]], Sequence[float]] | None:
+    def relevance(self, question: str) -> Callable[[Sequence[str]], Sequence[float]] | None:
+        """Lexical similarity of texts to ``question`` (None until the index is built)."""
         retriever = self._retriever
         if retriever is None:
             return None
         return lambda sentences: retriever.lexical.similarity(question, sentences)
 
-    def _url(self, doc: Document, lang: str) -> str | None:
+    def source_url(self, doc: Document, lang: str) -> str | None:
+        """The link to ``doc`` for a reader of ``lang``."""
         if self.doc_url_template:
             # Link the version the resident can read: the answer's language when it exists.
             version = lang if lang in doc.text else next(iter(doc.text), lang)
