@@ -220,7 +220,12 @@ class LlmAgent:
         if not docs:
             return base
         prefix = self.settings.case_prefix
-        sources = pick_sources(docs, base.reply_language, self.offline.relevance(request.text))
+        sources = pick_sources(
+            docs,
+            base.reply_language,
+            self.offline.relevance(request.text),
+            split=self.offline.passages_of,
+        )
         messages = build_messages(
             redact(request.text, case_prefix=prefix).text,
             base.reply_language,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from openai.types.chat import ChatCompletionMessageParam
 
 from agents.base import Document, ReplyLanguage
-from agents.passages import document_passages
+from agents.passages import Passage, document_passages
 
 # Change it whenever the instructions or the message layout change: it is in the audit.
 PROMPT_VERSION = "triage-2025-06-1"
@@ -94,9 +94,11 @@ def pick_sources(
     relevance: Callable[[Sequence[str]], Sequence[float]] | None = None,
     *,
     budget: int = SOURCES_CHARS,
+    split: Callable[[Document], Sequence[Passage]] = document_passages,
 ) -> list[PromptSource]:
     """Each document's summary (its first passage) and then its passages most relevant to the
-    question, in their original order, within an equal share of ``budget``."""
+    question, in their original order, within an equal share of ``budget``. ``split`` gives a
+    document's passages (the offline agent has them already: ``OfflineAgent.passages_of``)."""
     docs = list(docs)[:SOURCE_DOCS]
     if not docs:
         return []
@@ -104,7 +106,7 @@ def pick_sources(
     out: list[PromptSource] = []
     for doc in docs:
         lang = source_version(doc, reply_language)
-        passages = [p for p in document_passages(doc) if p.lang == lang]
+        passages = [p for p in split(doc) if p.lang == lang]
         if not passages:
             continue
         order = list(range(1, len(passages)))

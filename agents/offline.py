@@ -133,6 +133,11 @@ class OfflineAgent:
         if self.dense is not None:
             self.dense.stop()
 
+    def passages_of(self, doc: Document) -> list[Passage]:
+        """``doc``'s passages as ``agents.passages.document_passages`` splits them, already
+        split (a document this agent does not hold has none)."""
+        return [self.passages[i] for i in self._doc_passages.get(doc.id, ())]
+
     @property
     def retriever(self) -> HybridRetriever | None:
         """The lexical/hybrid ranker, once its index is built."""

@@ -18,8 +18,9 @@ import pytest
 
 from agents.base import Assessment, Document, TriageRequest
 from agents.llm import LlmAgent, llm_agent_from_settings
-from agents.llm_prompt import PROMPT_VERSION, SYSTEM_PROMPT
+from agents.llm_prompt import PROMPT_VERSION, SYSTEM_PROMPT, pick_sources
 from agents.offline import OfflineAgent
+from agents.passages import document_passages
 from handoff.queues import default_policy
 from router.decide import Action, HandoffReason, Situation, decide
 from router.settings import Settings
@@ -201,6 +202,14 @@ async def test_a_finnish_only_source_answered_in_english_says_so(
     assert a.sources[0].title == "Venepaikat"
     boats = next(s for s in user_data(fake.requests[0])["sources"] if s["id"] == "boats")
     assert boats["language"] == "fi"
+
+
+def test_the_prompt_takes_the_passages_the_offline_agent_split(offline: OfflineAgent) -> None:
+    for doc in DOCS:
+        assert offline.passages_of(doc) == document_passages(doc)
+        for lang in ("fi", "sv", "en"):
+            split = pick_sources([doc], lang, split=offline.passages_of)
+            assert split == pick_sources([doc], lang)
 
 
 # ---- output that does not hold up: a person answers ----
