@@ -172,10 +172,10 @@ def eval_command(
 
 
 def _check_llm_settings() -> None:
+    from agents.llm import llm_configured
     from router.settings import Settings
 
-    s = Settings()
-    if not s.llm_base_url or not (s.llm_model or s.llm_azure_deployment):
+    if not llm_configured(Settings()):
         fail(
             "--agent llm needs NEUVONTA_LLM_BASE_URL and NEUVONTA_LLM_MODEL (or "
             "NEUVONTA_LLM_AZURE_DEPLOYMENT), and NEUVONTA_LLM_API_KEY if the endpoint wants one"
@@ -309,11 +309,9 @@ def _eval_agent(
     )
     _wait_ready(agent)
     if kind == "llm":
-        from agents.llm import llm_agent_from_settings
+        from agents.llm import LlmAgent
 
-        llm = llm_agent_from_settings(Settings(), agent)
-        assert llm is not None  # checked before the index was built
-        return llm
+        return LlmAgent(Settings(), agent)  # configured: checked before the index was built
     return agent
 
 

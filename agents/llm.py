@@ -418,8 +418,13 @@ class LlmAgent:
         )
 
 
+def llm_configured(settings: Settings) -> bool:
+    """Whether an endpoint and a model (or an Azure deployment) are configured."""
+    return bool(settings.llm_base_url and (settings.llm_model or settings.llm_azure_deployment))
+
+
 def llm_agent_from_settings(settings: Settings, offline: OfflineAgent) -> LlmAgent | None:
     """The LLM agent when an endpoint and a model are configured, else None (offline stays)."""
-    if not settings.llm_base_url or not (settings.llm_model or settings.llm_azure_deployment):
+    if not llm_configured(settings):
         return None
     return LlmAgent(settings, offline)
