@@ -325,7 +325,7 @@ async def test_eval_llm_agent_against_an_openai_compatible_endpoint(
     mini_kb: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The same figures through the LLM agent; the model here quotes the first source sent."""
-    async with OpenAIFake(default=_quote_first_source) as fake:
+    async with OpenAIFake(default=quote_first_source) as fake:
         monkeypatch.setenv("NEUVONTA_LLM_BASE_URL", fake.base_url)
         monkeypatch.setenv("NEUVONTA_LLM_API_KEY", fake.api_key)
         monkeypatch.setenv("NEUVONTA_LLM_MODEL", fake.model)
@@ -345,7 +345,8 @@ async def test_eval_llm_agent_against_an_openai_compatible_endpoint(
         assert fake.api_key not in result.output
 
 
-def _quote_first_source(body: dict[str, Any]) -> Reply:
+def quote_first_source(body: dict[str, Any]) -> Reply:
+    """A model that answers with the first sentence of the first source it is sent."""
     data = json.loads(body["messages"][-1]["content"])
     first = data["sources"][0]
     sentence = first["text"].split(".")[0].strip() + "."

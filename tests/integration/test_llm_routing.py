@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 
 from router.app import build_agent, shutdown_agent
-from router.events import Address, Channel, MessageReceived, ReplyRequested
+from router.events import ReplyRequested
 from router.subjects import ALL_REPLIES_REQUESTED
-from tests.fakes.openai_server import OpenAIFake, Reply, answer
+from tests.fakes.openai_server import OpenAIFake
 from tests.integration.harness import collect, eventually, make_settings, rows, services, worker
-from tests.integration.test_kb_and_eval_cli import DEMO_KB
+from tests.integration.test_kb_and_eval_cli import DEMO_KB, quote_first_source
+from tests.integration.test_ticket_lifecycle import sms
 
 
 def docs() -> list[Any]:
@@ -24,26 +25,11 @@ def docs() -> list[Any]:
     return [Document.model_validate(json.loads(line)) for line in lines]
 
 
-def _quote(body: dict[str, Any]) -> Reply:
-    data = json.loads(body["messages"][-1]["content"])
-    first = data["sources"][0]
-    return answer(first["text"].split(".")[0] + ".", [first["id"]], language="fi")
-
-
-def question(text: str, sid: str) -> MessageReceived:
-    return MessageReceived(
-        channel=Channel.SMS,
-        provider_message_id=sid,
-        sender=Address(channel=Channel.SMS, value="+358401234567"),
-        text=text,
-    )
-
-
 @pytest.mark.slow
 async def test_the_router_answers_through_the_model_and_audits_it_then_survives_an_outage(
     tmp_path: Path, nats_url: str, sqlite_url: str
 ) -> None:
-    async with OpenAIFake(default=_quote) as fake:
+    async with OpenAIFake(default=quote_first_source) as fake:
         settings = make_settings(
             tmp_path,
             nats_url,
@@ -65,11 +51,11 @@ async def test_the_router_answers_through_the_model_and_audits_it_then_survives_
                 replies = await collect(svc, ALL_REPLIES_REQUESTED, ReplyRequested)
                 async with worker(svc, agent):
                     await svc.publisher.publish(
-                        question("Mitä kirjastossa voi tehdä ja miten lainaan kirjoja?", "SM1")
+                        sms("Mitä kirjastossa voi tehdä ja miten lainaan kirjoja?", "SM1")
                     )
                     await eventually(lambda: _n(replies, 1), timeout=30, what="the answer")
                     fake.storm(500, 10)
-                    await svc.publisher.publish(question("Miten saan kirjastokortin?", "SM2"))
+                    await svc.publisher.publish(sms("Miten saan kirjastokortin?", "SM2"))
                     await eventually(lambda: _n(replies, 2), timeout=30, what="the 2nd reply")
                 decisions = sorted(await rows(svc, "decision"), key=lambda d: d["created_at"])
         finally:
