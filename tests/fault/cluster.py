@@ -33,6 +33,7 @@ from pathlib import Path
 
 import nats
 from nats.aio.client import Client as NatsClient
+from nats.js.api import ConsumerInfo
 from nats.js.errors import Error as JetStreamError
 
 from router.embedded import die_with_parent, nats_server_binary
@@ -233,14 +234,17 @@ class NatsCluster:
             raise HarnessError(f"stream {stream} has no leader")
         return self.index_of(info.cluster.leader)
 
-    async def ack_pending(self, stream: str, durable: str) -> int:
-        """Messages the consumer's subscribers hold unacknowledged now."""
+    async def consumer_info(self, stream: str, durable: str) -> ConsumerInfo:
         nc = await self._connect(10)
         try:
-            info = await nc.jetstream(timeout=5).consumer_info(stream, durable)
+            info: ConsumerInfo = await nc.jetstream(timeout=5).consumer_info(stream, durable)
         finally:
             await nc.close()
-        return int(info.num_ack_pending or 0)
+        return info
+
+    async def ack_pending(self, stream: str, durable: str) -> int:
+        """Messages the consumer's subscribers hold unacknowledged now."""
+        return int((await self.consumer_info(stream, durable)).num_ack_pending or 0)
 
     async def _connect(self, timeout: float) -> NatsClient:
         servers = [n.url for n in self.nodes if n.alive]

@@ -37,9 +37,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agents.base import Assessment, TriageRequest
+from channels.delivery import consumer_spec
 from router.app import Services
 from router.db import create_engine
-from router.events import Address, Channel, MessageReceived
+from router.events import Address, Channel, MessageReceived, utcnow
 from router.subjects import Durable, Stream
 from tests.conftest import missing
 from tests.fakes.openai_server import OpenAIFake, Reply, answer, slow, status
@@ -574,6 +575,54 @@ async def rows(engine: AsyncEngine, sql: str) -> list[Any]:
         return list((await conn.execute(text(sql))).all())
 
 
+async def unsettled(system: System, accepted: int) -> str:
+    """What is left when the system does not settle: the messages without a decision, the
+    SMS replies not sent, and where the bus has them (a backlog, or stuck)."""
+    now = utcnow()
+    lines = []
+    try:
+        undecided = await rows(
+            system.engine,
+            "SELECT m.id, m.channel, m.created_at FROM message m LEFT JOIN decision d "
+            "ON d.message_id = m.id WHERE m.role = 'resident' AND d.message_id IS NULL "
+            "ORDER BY m.created_at",
+        )
+        lines.append(
+            f"{len(undecided)} of {accepted} accepted messages without a decision: "
+            + ", ".join(
+                f"{r.id} ({r.channel}, {(now - r.created_at).total_seconds():.0f} s old)"
+                for r in undecided[:5]
+            )
+        )
+        unsent = await rows(
+            system.engine,
+            "SELECT id, status, attempts, delivery_error, created_at FROM message "
+            "WHERE role <> 'resident' AND channel = 'sms' AND status IN ('pending', 'queued') "
+            "ORDER BY created_at",
+        )
+        lines.append(
+            f"{len(unsent)} SMS replies not sent: "
+            + ", ".join(
+                f"{r.id} ({r.status}, {r.attempts} tries, {r.delivery_error}, "
+                f"{(now - r.created_at).total_seconds():.0f} s old)"
+                for r in unsent[:5]
+            )
+        )
+    except Exception as e:  # the database is down: say so
+        lines.append(f"database: {type(e).__name__}: {e}")
+    for durable in (Durable.ROUTER_INBOUND.value, consumer_spec(Channel.SMS).durable):
+        try:
+            info = await system.nats.consumer_info(Stream.CONVERSATIONS.value, durable)
+        except Exception as e:
+            lines.append(f"consumer {durable}: {type(e).__name__}")
+        else:
+            lines.append(
+                f"consumer {durable}: {info.num_pending} waiting, {info.num_ack_pending} "
+                f"unacknowledged, {info.num_redelivered} redelivered"
+            )
+    return "\n".join(lines)
+
+
 @pytest.mark.slow
 async def test_every_message_gets_exactly_one_outcome_through_crashes_and_outages(
     tmp_path: Path,
@@ -594,7 +643,8 @@ async def test_every_message_gets_exactly_one_outcome_through_crashes_and_outage
             )
             settle = time.monotonic() - t_settle
         except HarnessError as e:
-            raise AssertionError(f"{e}\n{faults.log}\n{system.logs()}") from None
+            left = await unsettled(system, ledger.accepted)
+            raise AssertionError(f"{e}\n{left}\n{faults.log}\n{system.logs()}") from None
         context = "\n".join(["faults:", *faults.log, system.logs()])
         stats: Counter[str] = Counter()
         await check_outcomes(system, ledger, context, stats)
