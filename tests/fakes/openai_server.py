@@ -23,10 +23,11 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.loopback import LoopbackApp
 
 API_KEY = "sk-fake-0123456789abcdefghijklmnopqrstuv"
 MODEL = "fake-gpt"
@@ -106,7 +107,7 @@ Responder = Callable[[dict[str, Any]], Reply]
 
 
 @dataclass
-class OpenAIFake:
+class OpenAIFake(LoopbackApp):
     api_key: str = API_KEY
     model: str = MODEL
     # A server without structured outputs: response_format gets a 400 (tools still work).
@@ -124,33 +125,14 @@ class OpenAIFake:
 
     # ---- running ----
 
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._openai)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._azure)
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:
         self._closing.set()  # wakes delayed replies
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> OpenAIFake:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
+        await super().stop()
 
     @property
     def base_url(self) -> str:

@@ -19,10 +19,11 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.loopback import LoopbackApp
 
 TOKEN = "7000001:AAFakeTokenForTestsOnly_0123456789ab"
 BOT_USER: dict[str, Any] = {
@@ -56,7 +57,7 @@ class Failure:
 
 
 @dataclass
-class TelegramFake:
+class TelegramFake(LoopbackApp):
     token: str = TOKEN
     # Telegram forgets an update once a getUpdates asks for a later offset. False: it keeps
     # them, as if that later getUpdates never arrived (a crash right after the batch).
@@ -79,32 +80,13 @@ class TelegramFake:
 
     # ---- running ----
 
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:
         self._closing = True
         self._wake()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> TelegramFake:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
+        await super().stop()
 
     @property
     def api_url(self) -> str:

@@ -12,17 +12,16 @@ import base64
 import binascii
 import hmac
 import secrets
-import socket
 from dataclasses import dataclass, field
 from email.utils import format_datetime
-from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 from aiohttp import web
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
 from router.events import utcnow
+from tests.fakes.loopback import LoopbackApp
 
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
 AUTH_TOKEN = "fake-auth-token-0123456789abcdef"
@@ -44,7 +43,10 @@ class _Failure:
 
 
 @dataclass
-class FakeTwilio:
+class FakeTwilio(LoopbackApp):
+    # Calls still being answered when it stops are let finish (as aiohttp's default).
+    shutdown_timeout: ClassVar[float] = 60.0
+
     account_sid: str = ACCOUNT_SID
     auth_token: str = AUTH_TOKEN
     # Accepted messages: each the form Twilio received (To, From, Body, StatusCallback…).
@@ -125,32 +127,8 @@ class FakeTwilio:
             "uri": uri,
         }
 
-    async def start(self) -> FakeTwilio:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/2010-04-01/Accounts/{account}/Messages.json", self._messages)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeTwilio:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
 
 def sign(url: str, params: dict[str, str] | list[tuple[str, str]], token: str = AUTH_TOKEN) -> str:
