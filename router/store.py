@@ -384,10 +384,7 @@ class RouterStore:
         decisions: list[dict[str, Any]] = []
         new_tickets: list[dict[str, Any]] = []
         last_state: dict[str, ConversationState] = {}
-        # Conversation → (case number, queue) of a ticket this batch opens; holds on those.
-        opened: dict[str, tuple[str, str]] = {}
-        late_holds: dict[int, tuple[str, str]] = {}
-        for i, o in enumerate(outcomes):
+        for o in outcomes:
             conv = o.intake.conversation
             last_state[conv.id] = o.conversation_after
             a = o.assessment
@@ -473,10 +470,6 @@ class RouterStore:
                         "updated_at": o.created_at,
                     }
                 )
-                opened[conv.id] = (o.case_number, d.queue)
-            elif d.action is Action.HOLD and conv.id in opened:
-                # Held right after a handoff in this batch: on the ticket just opened.
-                late_holds[i] = opened[conv.id]
 
         async with self.engine.begin() as conn:
             ticket_ids: dict[str, int] = {}
@@ -491,20 +484,21 @@ class RouterStore:
                         )
                     ).all()
                 )
-            holds = {
-                i: o.intake.open_ticket
-                for i, o in enumerate(outcomes)
-                if o.decision.action is Action.HOLD and o.intake.open_ticket is not None
-            }
-            holds |= {
-                i: OpenTicket(ticket_ids[case], case, queue)
-                for i, (case, queue) in late_holds.items()
-            }
+            # The ticket each held message goes on: one this batch opened earlier for its
+            # conversation (a hold right after a handoff), else the one open at intake.
+            opened: dict[str, OpenTicket] = {}
+            holds: dict[int, OpenTicket] = {}
             for i, (o, row) in enumerate(zip(outcomes, decisions, strict=True)):
+                cid = o.intake.conversation.id
                 if o.case_number is not None:
-                    row["ticket_id"] = ticket_ids[o.case_number]
-                elif i in holds:
-                    row["ticket_id"] = holds[i].id
+                    ticket = OpenTicket(ticket_ids[o.case_number], o.case_number, o.decision.queue)
+                    opened[cid] = ticket
+                    row["ticket_id"] = ticket.id
+                elif o.decision.action is Action.HOLD:
+                    held_on = opened.get(cid, o.intake.open_ticket)
+                    if held_on is not None:
+                        holds[i] = held_on
+                        row["ticket_id"] = held_on.id
             touched_tickets = [
                 {
                     "b_id": t.id,
