@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -23,7 +22,7 @@ from router.embedded import EmbeddedNats
 from router.events import MessageReceived
 from router.subjects import Stream
 from tests.fakes.imap_server import FakeImap, imap_server
-from tests.integration.harness import make_settings, services
+from tests.integration.harness import eventually, make_settings, services
 
 OURS = "neuvonta@kunta.example"
 SUBJECT = "neuvonta.v1.message.received.email"
@@ -50,15 +49,6 @@ async def published(svc: Services) -> list[MessageReceived]:
         return []
     finally:
         await sub.unsubscribe()
-
-
-async def until(check: Any, what: str, timeout: float = 8.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @contextlib.asynccontextmanager
@@ -107,7 +97,7 @@ async def test_new_mail_is_taken_once_and_marked_seen(
                 async def two_passed() -> bool:
                     return (await svc_state(svc, key)).get("uid") == 3
 
-                await until(two_passed, "the first two messages")
+                await eventually(two_passed, what="the first two messages")
                 items = await published(svc)
                 assert [i.provider_message_id for i in items] == ["imap1@example.se"]
                 assert items[0].text == "Hej, fråga nummer 1?"
@@ -118,12 +108,12 @@ async def test_new_mail_is_taken_once_and_marked_seen(
                 async def third() -> bool:
                     return len(await published(svc)) == 2
 
-                await until(third, "the later message")
+                await eventually(third, what="the later message")
 
             # After a restart the mailbox is not read again from the start.
             logins = fake.logins
             async with polling(svc):
-                await until(lambda: _more_logins(fake, logins), "another poll")
+                await eventually(lambda: _more_logins(fake, logins), what="another poll")
             assert [i.provider_message_id for i in await published(svc)] == [
                 "imap1@example.se",
                 "imap3@example.se",
@@ -151,7 +141,7 @@ async def test_a_refused_login_is_logged_without_the_password_and_polling_goes_o
                     async def two_failures() -> bool:
                         return sum("IMAP poll" in r.getMessage() for r in caplog.records) >= 2
 
-                    await until(two_failures, "two failed polls")
+                    await eventually(two_failures, what="two failed polls")
             assert await published(svc) == []
             assert "väärä-salasana" not in caplog.text
             assert fake.seen() == []
@@ -175,6 +165,6 @@ async def test_a_message_the_inbox_cannot_take_stays_unseen_for_the_next_round(
                     async def two_tries() -> bool:
                         return sum("asking to retry" in r.getMessage() for r in caplog.records) >= 2
 
-                    await until(two_tries, "two tries")
+                    await eventually(two_tries, what="two tries")
             assert fake.seen() == []
             assert await svc_state(svc, state_key(settings)) == {}
