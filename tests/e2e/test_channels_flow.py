@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
-import time
-from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -28,24 +25,11 @@ from tests.fakes.twilio_server import (
     new_sid,
     signed_form,
 )
+from tests.fault.cluster import free_port, until
 
 RESIDENT = "+358401234567"
 OURS = "+358451234567"
 CHAT = 777001
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def until(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 async def test_serve_says_which_channels_are_on_and_answers_sms_telegram_and_email(
@@ -87,14 +71,14 @@ async def test_serve_says_which_channels_are_on_and_answers_sms_telegram_and_ema
                     "/webhooks/twilio", content=body, headers={**headers, "X-Twilio-Signature": "x"}
                 )
                 assert forged.status_code == 403
-            await until(lambda: bool(twilio.messages), "the SMS answer")
+            await until(lambda: twilio.messages, timeout=30, what="the SMS answer")
             sms = twilio.messages[0]
             assert sms["To"] == RESIDENT
             assert phrases.disclosure("fi").split(":")[0] in sms["Body"]
             assert f"{public}/kb/" in sms["Body"], "a source link the phone can open"
 
             telegram.queue_message(CHAT, "I want to talk to a person", language_code="en")
-            await until(lambda: bool(telegram.sent), "the Telegram handoff notice")
+            await until(lambda: telegram.sent, timeout=30, what="the Telegram handoff notice")
             notice = telegram.sent[0].text
             assert re.search(r"NV-[0-9A-Z]{4}-[0-9A-Z]{4}", notice), notice
 

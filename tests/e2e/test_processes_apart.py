@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,12 +16,7 @@ import pytest
 
 from router.embedded import EmbeddedNats
 from tests.e2e.conftest import REPO, _env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.fault.cluster import free_port
 
 
 def wait_http(url: str, log: Path, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
