@@ -128,10 +128,6 @@ class ChannelGateway:
                     )
                 )
 
-    @property
-    def tasks(self) -> list[asyncio.Task[None]]:
-        return list(self._tasks)
-
     async def stop(self, patience: float = 15.0) -> None:
         """Wait for the tasks (``stopping`` must be set), then close the adapters."""
         if self._tasks:
