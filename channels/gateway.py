@@ -40,41 +40,27 @@ def adapter_factories() -> list[Factory]:
 def channel_summary(settings: Settings, adapters: list[ChannelAdapter]) -> list[str]:
     """One line per channel for the start-up banner: on (and where) or off (and why)."""
     on = {c for a in adapters for c in a.channels}
-    base = (settings.public_url or "").rstrip("/")
-
-    def state(channel: Channel, where: str, off: str) -> str:
-        return f"{channel.value:<9} {'on' if channel in on else 'off'}: " + (
-            where if channel in on else off
-        )
-
-    return [
-        f"{'web':<9} on: the chat page",
-        state(
+    base = (settings.public_url or "").rstrip("/") or "<NEUVONTA_PUBLIC_URL>"
+    email = [f"sending through {settings.smtp_host}"]
+    if settings.imap_host:
+        email.insert(0, f"IMAP {settings.imap_host}")
+    if settings.smtp_listen_port:
+        email.insert(0, f"SMTP on port {settings.smtp_listen_port}")
+    webhook = bool(settings.public_url and settings.telegram_webhook_secret)
+    # Each channel: where it is reached when on, what to set when off.
+    rows = [
+        (
             Channel.SMS,
-            f"Twilio webhook {base or '<NEUVONTA_PUBLIC_URL>'}/webhooks/twilio",
+            f"Twilio webhook {base}/webhooks/twilio",
             "set NEUVONTA_TWILIO_ACCOUNT_SID, _AUTH_TOKEN and _FROM_NUMBER",
         ),
-        state(Channel.WHATSAPP, "through Twilio", "with Twilio"),
-        state(
-            Channel.TELEGRAM,
-            "webhook" if settings.public_url and settings.telegram_webhook_secret else "polling",
-            "set NEUVONTA_TELEGRAM_BOT_TOKEN",
-        ),
-        state(
-            Channel.EMAIL,
-            ", ".join(
-                part
-                for part in (
-                    f"SMTP on port {settings.smtp_listen_port}"
-                    if settings.smtp_listen_port
-                    else "",
-                    f"IMAP {settings.imap_host}" if settings.imap_host else "",
-                    f"sending through {settings.smtp_host}",
-                )
-                if part
-            ),
-            "set NEUVONTA_EMAIL_ADDRESS and NEUVONTA_SMTP_HOST",
-        ),
+        (Channel.WHATSAPP, "through Twilio", "with Twilio"),
+        (Channel.TELEGRAM, "webhook" if webhook else "polling", "set NEUVONTA_TELEGRAM_BOT_TOKEN"),
+        (Channel.EMAIL, ", ".join(email), "set NEUVONTA_EMAIL_ADDRESS and NEUVONTA_SMTP_HOST"),
+    ]
+    return [f"{'web':<9} on: the chat page"] + [
+        f"{c.value:<9} on: {where}" if c in on else f"{c.value:<9} off: {off}"
+        for c, where, off in rows
     ]
 
 
