@@ -44,8 +44,6 @@ OTHER_VARIABLES = {
     "FORWARDED_ALLOW_IPS": ("uvicorn.config", '"FORWARDED_ALLOW_IPS"'),
     "POSTGRES_PASSWORD": None,  # compose's PostgreSQL container and DATABASE_URL interpolation
 }
-# Settings deploy/README.md proposes that the code does not have yet.
-PROPOSED: set[str] = {"NEUVONTA_WORKER_HTTP_PORT"}
 # The process commands each deployment must run.
 PROCESSES = {("gateway",), ("console",), ("worker",), ("db", "upgrade")}
 
@@ -341,8 +339,7 @@ def test_the_cli_check_itself_refuses_what_does_not_exist() -> None:
 )
 def test_every_neuvonta_variable_named_is_one_the_code_reads(path: Path) -> None:
     named_here = set(re.findall(r"\bNEUVONTA_[A-Z0-9_]*[A-Z0-9]\b", path.read_text()))
-    allowed = known_variables() | (PROPOSED if path.name == "README.md" else set())
-    assert named_here - allowed == set(), "not a setting (renamed?)"
+    assert named_here - known_variables() == set(), "not a setting (renamed?)"
 
 
 def test_the_known_variables_come_from_settings_and_the_code() -> None:
