@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from handoff.tickets import _set_owner
 from handoff.transitions import ACTIVE
 from router.bus import EventPublisher
 from router.compose import new_case_number
 from router.decide import Owner
 from router.events import HandoffRequested, ReplyRequested, utcnow
 from router.policy import DEFAULT_QUEUE
-from router.tables import ConversationRow, DecisionRow, TicketEventRow, TicketRow
+from router.tables import DecisionRow, TicketEventRow, TicketRow
 
 log = logging.getLogger(__name__)
 
-CONVERSATION = ConversationRow.__table__  # type: ignore[attr-defined]
 DECISION = DecisionRow.__table__  # type: ignore[attr-defined]
 TICKET = TicketRow.__table__  # type: ignore[attr-defined]
 TICKET_EVENT = TicketEventRow.__table__  # type: ignore[attr-defined]
@@ -51,7 +51,7 @@ class DeliveryFailures:
             ticket = (
                 await conn.execute(
                     select(t.id, t.case_number, t.queue, t.status)
-                    .where(t.conversation_id == cid, t.status.in_([s.value for s in ACTIVE]))
+                    .where(t.conversation_id == cid, t.status.in_(ACTIVE))
                     .order_by(t.id.desc())
                     .limit(1)
                 )
@@ -84,11 +84,7 @@ class DeliveryFailures:
                         .returning(t.id)
                     )
                 ).scalar_one()
-                await conn.execute(
-                    update(CONVERSATION)
-                    .where(CONVERSATION.c.id == cid)
-                    .values(owner=Owner.HUMAN.value, updated_at=now)
-                )
+                await _set_owner(conn, cid, Owner.HUMAN.value, now)
             else:
                 ticket_id, case_number, queue = ticket.id, ticket.case_number, ticket.queue
             await conn.execute(
