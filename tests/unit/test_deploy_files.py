@@ -103,23 +103,28 @@ def neuvonta_services() -> dict[str, dict[str, Any]]:
     }
 
 
-def k8s_container(component: str) -> dict[str, Any]:
+def k8s_workload(component: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(workload, pod spec) of the one workload labelled ``component``."""
     found = [
-        c
-        for w, _, c in neuvonta_containers()
+        (w, s)
+        for w, s in pod_specs()
         if w["metadata"]["labels"]["app.kubernetes.io/component"] == component
     ]
-    assert len(found) == 1
+    assert len(found) == 1, component
     return found[0]
 
 
 def k8s_pod(component: str) -> dict[str, Any]:
-    found = [
-        s
-        for w, s in pod_specs()
-        if w["metadata"]["labels"]["app.kubernetes.io/component"] == component
+    _, spec = k8s_workload(component)
+    return spec
+
+
+def k8s_container(component: str) -> dict[str, Any]:
+    """The one container of ``component``'s pod that runs the Neuvonta image."""
+    found: list[dict[str, Any]] = [
+        c for c in k8s_pod(component)["containers"] if c["image"].split(":")[0] == "neuvonta"
     ]
-    assert len(found) == 1
+    assert len(found) == 1, component
     return found[0]
 
 
@@ -598,11 +603,7 @@ def test_the_probe_check_itself_refuses_unserved_paths() -> None:
 
 def test_prometheus_annotations_point_at_metrics() -> None:
     for component in ("gateway", "console"):
-        workload = next(
-            w
-            for w, _ in pod_specs()
-            if w["metadata"]["labels"]["app.kubernetes.io/component"] == component
-        )
+        workload, _ = k8s_workload(component)
         notes = workload["spec"]["template"]["metadata"]["annotations"]
         assert notes["prometheus.io/scrape"] == "true"
         assert served(notes["prometheus.io/path"]) and notes["prometheus.io/path"] == "/metrics"
