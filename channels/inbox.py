@@ -182,15 +182,22 @@ class Inbox:
                     raise TypeError(f"not an inbound item: {type(item).__name__}")
 
     def rejected(self, channel: str, code: str, reason: str = "", *, quiet: bool = False) -> None:
-        """Count and log a refused request. ``code``: a short fixed word for the metric
-        (``bad_signature``, ``malformed``, ``too_large``, ``rate_limited``); ``reason`` never
-        holds a secret. ``quiet``: logged at debug level only (a flood's repeats)."""
-        log.log(
-            logging.DEBUG if quiet else logging.WARNING,
-            "%s: rejected inbound request (%s): %s",
-            channel,
-            code,
-            reason,
-        )
-        if self.metrics is not None:
-            self.metrics.rejected.labels(channel, code).inc()
+        """Count and log a refused request (``count_rejected``)."""
+        count_rejected(self.metrics, channel, code, reason, quiet=quiet)
+
+
+def count_rejected(
+    metrics: Metrics | None, channel: str, code: str, reason: str = "", *, quiet: bool = False
+) -> None:
+    """Count and log a refused request. ``code``: a short fixed word for the metric
+    (``bad_signature``, ``malformed``, ``too_large``, ``rate_limited``); ``reason`` never
+    holds a secret. ``quiet``: logged at debug level only (a flood's repeats)."""
+    log.log(
+        logging.DEBUG if quiet else logging.WARNING,
+        "%s: rejected inbound request (%s): %s",
+        channel,
+        code,
+        reason,
+    )
+    if metrics is not None:
+        metrics.rejected.labels(channel, code).inc()

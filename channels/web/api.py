@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 
 from channels.base import Rejected
+from channels.inbox import count_rejected
 from channels.ratelimit import RateLimits, Verdict, pseudonym
 from channels.web.hub import Hub
 from channels.webhooks import read_capped_body
@@ -163,13 +164,8 @@ def chat_router(
             raise too_many(verdict, "requests from your address")
 
     def limited(verdict: Verdict, reason: str) -> None:
-        metrics.rejected.labels("web", "rate_limited").inc()
         # One line per key and window: a flood is counted, not written out.
-        log.log(
-            logging.WARNING if verdict.first else logging.DEBUG,
-            "web: rejected inbound request (rate_limited): %s",
-            reason,
-        )
+        count_rejected(metrics, "web", "rate_limited", reason, quiet=not verdict.first)
 
     async def conversation_of(session_id: str) -> str:
         if len(session_id) > 100 or (cid := await sessions.conversation(session_id)) is None:
