@@ -275,22 +275,23 @@ def settle(limit_s: float = 60.0, idle_share: float = 0.05) -> float:
     while time.monotonic() - started < limit_s:
         time.sleep(0.5)
         now = cpu_by_process()
-        busy = sum(sec - last.get(pid, (role, 0.0))[1] for pid, (role, sec) in now.items())
+        busy = sum(cpu_used(last, now).values())
         last = now
         if busy < 0.5 * idle_share:
             break
     return time.monotonic() - started
 
 
-def cpu_per_message(
-    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], messages: int
+def cpu_used(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]
 ) -> dict[str, float]:
-    """CPU milliseconds a message by role between two ``cpu_by_process`` snapshots."""
+    """CPU seconds by role between two ``cpu_by_process`` snapshots (a process started in
+    between: all of its time)."""
     by_role: dict[str, float] = {}
     for pid, (role, seconds) in after.items():
         used = seconds - before.get(pid, (role, 0.0))[1]
         by_role[role] = by_role.get(role, 0.0) + used
-    return {role: 1000 * used / max(1, messages) for role, used in by_role.items()}
+    return by_role
 
 
 async def drive(
@@ -363,8 +364,9 @@ async def drive(
     if len(run.replied) < len(posted):
         print(f"  ! only {len(run.replied)} of {len(posted)} replies arrived", file=sys.stderr)
     deltas = {k: after[k] - before[k] for k in after}
-    run.cpu_ms = cpu_per_message(cpu_before, cpu_after, len(run.replied))
-    run.cpu_share = sum(run.cpu_ms.values()) * len(run.replied) / 1000 / elapsed / CORES
+    used = cpu_used(cpu_before, cpu_after)
+    run.cpu_ms = {role: 1000 * sec / max(1, len(run.replied)) for role, sec in used.items()}
+    run.cpu_share = sum(used.values()) / elapsed / CORES
     return run, deltas
 
 
