@@ -364,8 +364,8 @@ async def running_system(tmp_path: Path) -> AsyncIterator[System]:
         twilio = RecordingTwilio(latency=TWILIO_LATENCY)
         async with twilio, OpenAIFake(default=model) as openai:
             env = common_env(seed, twilio, pg.url)
-            # One server each (see the report: NATS_URL takes one URL today); every client
-            # learns the others from the cluster and fails over to them.
+            # One server each (NATS_URL could list all three): every client learns the
+            # others from the cluster and fails over to them.
             urls = nats_cluster.urls
             gateway = Neuvonta(
                 "gateway",

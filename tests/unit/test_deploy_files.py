@@ -428,7 +428,7 @@ def test_env_example_never_sets_an_empty_value() -> None:
 
 
 def nats_url_parts(url: str) -> tuple[str, int]:
-    assert "," not in url, "one URL: the NATS client does not split a list"
+    assert "," not in url, "one name all the nodes answer to, as deploy/README.md says"
     parts = urlsplit(url)
     assert parts.scheme == "nats" and parts.hostname and parts.port
     return parts.hostname, parts.port
