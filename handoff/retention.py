@@ -129,7 +129,6 @@ EMAIL_THREAD = "email:thread:"
 # Conversations per transaction: big enough to be quick, small enough not to hold the
 # SQLite write lock for long while the router works beside it.
 BATCH = 200
-ACTIVE_STATUSES = tuple(s.value for s in ACTIVE)
 
 
 # ---------------------------------------------------------------- the rules (pure)
@@ -506,7 +505,7 @@ async def _facts(conn: AsyncConnection, ids: Collection[str]) -> list[Conversati
         (
             await conn.execute(
                 select(t.conversation_id)
-                .where(t.conversation_id.in_(ids), t.status.in_(ACTIVE_STATUSES))
+                .where(t.conversation_id.in_(ids), t.status.in_(ACTIVE))
                 .distinct()
             )
         ).scalars()
@@ -557,7 +556,7 @@ async def _loose_ends(conn: AsyncConnection, limits: Limits, now: datetime) -> C
         in_use = (
             select(EMAIL_THREAD + c.thread)
             .join(TICKET, t.conversation_id == c.id)
-            .where(c.thread.is_not(None), t.status.in_(ACTIVE_STATUSES))
+            .where(c.thread.is_not(None), t.status.in_(ACTIVE))
         )
         deleted[STATE.name] += await _count(
             conn,
@@ -624,8 +623,8 @@ async def apply_retention(
         dry_run=dry_run,
         conversations=dict(kinds),
         kept_active=protected,
-        deleted={k: v for k, v in sorted(deleted.items()) if v},
-        anonymised={k: v for k, v in sorted(kept.items()) if v},
+        deleted=_nonzero(deleted),
+        anonymised=_nonzero(kept),
     )
 
 
@@ -648,6 +647,11 @@ async def _transaction(conn: AsyncConnection, *, commit: bool) -> AsyncIterator[
         await trans.commit()
     else:
         await trans.rollback()
+
+
+def _nonzero(rows: Mapping[str, int]) -> dict[str, int]:
+    """The tables with a count, by name."""
+    return {table: n for table, n in sorted(rows.items()) if n}
 
 
 def counts(rows: Mapping[str, int]) -> str:
@@ -731,7 +735,7 @@ async def delete_resident(
             (
                 await conn.execute(
                     select(t.case_number)
-                    .where(t.conversation_id.in_(ids), t.status.in_(ACTIVE_STATUSES))
+                    .where(t.conversation_id.in_(ids), t.status.in_(ACTIVE))
                     .order_by(t.id)
                 )
             ).scalars()
@@ -750,7 +754,7 @@ async def delete_resident(
             ).scalar_one()
         )
     return ResidentDeletion(
-        deleted={k: v for k, v in sorted(deleted.items()) if v},
+        deleted=_nonzero(deleted),
         opt_outs_kept=opt_outs_kept,
         active_cases=[n for n in active if n],
     )
