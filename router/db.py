@@ -77,18 +77,18 @@ async def create_schema(engine: AsyncEngine) -> str:
         return revision
 
 
-def _config(conn: Connection) -> Config:
+def _config(conn: Connection | None = None) -> Config:
+    """Alembic's configuration: our migrations, run on ``conn`` (``migrations/env.py``)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.attributes["connection"] = conn
+    if conn is not None:
+        cfg.attributes["connection"] = conn
     return cfg
 
 
 def head_revision() -> str:
     """The newest migration's revision."""
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    head = ScriptDirectory.from_config(cfg).get_current_head()
+    head = ScriptDirectory.from_config(_config()).get_current_head()
     assert head is not None
     return head
 

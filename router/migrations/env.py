@@ -1,5 +1,5 @@
 """Alembic's environment: migrations run on a connection the caller gives
-(``router.db.upgrade_schema``), on SQLite in batch mode (it cannot alter columns in place)."""
+(``router.db.create_schema``), on SQLite in batch mode (it cannot alter columns in place)."""
 
 from __future__ import annotations
 
