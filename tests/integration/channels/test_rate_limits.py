@@ -21,19 +21,17 @@ from fastapi import FastAPI
 from channels.email import from_settings as email_adapter
 from channels.inbox import Inbox
 from channels.ratelimit import RateLimits
-from channels.sms import TwilioAdapter
-from channels.telegram import from_settings as telegram_adapter
 from channels.web.api import chat_router
 from router.app import Services
 from router.conversations import Conversations
-from router.events import Address, Channel, MessageReceived
-from router.subjects import Stream, message_received
+from router.events import Address, Channel
 from tests.fakes.telegram_server import TelegramFake, private_message
-from tests.fakes.twilio_server import ACCOUNT_SID, AUTH_TOKEN, inbound_sms, new_sid
+from tests.fakes.twilio_server import inbound_sms, new_sid
 from tests.integration.channels import test_twilio_webhooks as twilio_tests
 from tests.integration.channels.test_email_smtp import OURS, email_settings, question
 from tests.integration.channels.test_telegram_long_poll import adapter_for, polling, until
-from tests.integration.channels.test_telegram_webhook import SECRET, Webhook
+from tests.integration.channels.test_telegram_webhook import webhook
+from tests.integration.channels.test_twilio_webhooks import on_bus
 from tests.integration.harness import make_settings, services
 from tests.integration.staff_helpers import client
 
@@ -48,19 +46,6 @@ class Clock:
 
 RESIDENT = "192.0.2.30"
 NEIGHBOUR = "192.0.2.31"
-
-
-async def on_bus(svc: Services, channel: Channel) -> list[MessageReceived]:
-    """The resident messages JetStream holds on ``channel``'s subject."""
-    js = svc.broker.connection.jetstream()
-    info = await js.stream_info(Stream.CONVERSATIONS.value)
-    subject = message_received(channel)
-    found = []
-    for seq in range(max(info.state.first_seq, 1), info.state.last_seq + 1):
-        msg = await js.get_msg(Stream.CONVERSATIONS.value, seq)
-        if msg.subject == subject and msg.data is not None:
-            found.append(MessageReceived.from_json(msg.data))
-    return found
 
 
 def rejected(svc: Services, channel: str) -> float:
@@ -191,39 +176,15 @@ async def test_web_chat_size_limits_422_for_long_text_413_for_an_oversized_body(
 # ---- Twilio -------------------------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def twilio(
-    tmp_path: Path, nats_url: str, database_url: str, limits: RateLimits
-) -> AsyncIterator[twilio_tests.Gateway]:
-    settings = make_settings(
-        tmp_path,
-        nats_url,
-        database_url,
-        public_url=twilio_tests.PUBLIC,
-        twilio_account_sid=ACCOUNT_SID,
-        twilio_auth_token=AUTH_TOKEN,
-        twilio_from_number="+358451234567",
-    )
-    async with services(settings) as svc:
-        adapter = TwilioAdapter.from_settings(settings)
-        assert adapter is not None
-        inbox = Inbox(svc.engine, svc.publisher, svc.metrics, limits)
-        app = FastAPI()
-        app.include_router(adapter.webhooks(inbox))
-        # One address for every request: Twilio's, shared by all its customers.
-        transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 443))
-        async with httpx.AsyncClient(transport=transport, base_url="http://10.0.0.5:8080") as http:
-            yield twilio_tests.Gateway(svc, inbox, http)
-        await adapter.aclose()
-
-
 async def test_an_sms_sender_over_the_limit_is_answered_200_but_not_published(
     tmp_path: Path, nats_url: str, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     clock = Clock()
     limits = RateLimits(per_sender=2, per_ip=1, clock=clock)  # per-IP: not on webhooks
     flooder, other = "+358401111111", "+358402222222"
-    async with twilio(tmp_path, nats_url, database_url, limits) as gw:
+    # One address for every request: Twilio's, shared by all its customers.
+    address = ("203.0.113.9", 443)
+    async with twilio_tests.gateway(tmp_path, nats_url, database_url, limits, address) as gw:
         for i in range(4):
             r = await gw.post(inbound_sms(new_sid(), flooder, f"Viesti {i}"))
             assert r.status_code == 200  # Twilio must not retry
@@ -254,48 +215,23 @@ async def test_a_telegram_chat_over_the_limit_gets_200_but_is_not_published_webh
 ) -> None:
     clock = Clock()
     limits = RateLimits(per_sender=2, per_ip=1, clock=clock)
-    async with TelegramFake() as fake:
-        settings = make_settings(
-            tmp_path,
-            nats_url,
-            sqlite_url,
-            public_url="https://kunta.example",
-            telegram_bot_token=fake.token,
-            telegram_webhook_secret=SECRET,
-            telegram_api_url=fake.api_url,
-        )
-        async with services(settings) as svc:
-            adapter = telegram_adapter(settings)
-            assert adapter is not None
-            inbox = Inbox(svc.engine, svc.publisher, svc.metrics, limits)
-            app = FastAPI()
-            router = adapter.webhooks(inbox)
-            assert router is not None
-            app.include_router(router)
-            transport = httpx.ASGITransport(app=app)
-            try:
-                async with httpx.AsyncClient(
-                    transport=transport, base_url="https://kunta.example"
-                ) as http:
-                    hook = Webhook(svc, adapter, inbox, http, fake)
-                    for i in range(3):
-                        update = {
-                            "update_id": 100 + i,
-                            "message": private_message(4242, i, f"V {i}"),
-                        }
-                        r = await hook.post(update)
-                        assert r.status_code == 200 and r.json() == {}
-                    start = {"update_id": 103, "message": private_message(4242, 3, "/start")}
-                    assert (await hook.post(start)).status_code == 200
-                    other = {"update_id": 104, "message": private_message(5151, 1, "Hei")}
-                    assert (await hook.post(other)).status_code == 200
-                    got = [(m.sender.value, m.text) for m in await on_bus(svc, Channel.TELEGRAM)]
-                    assert got == [("4242", "V 0"), ("4242", "V 1"), ("5151", "Hei")]
-                    await asyncio.sleep(0.2)  # a greeting would have gone out by now
-                    assert fake.sent == []  # /start over the limit is not answered
-                    assert rejected(svc, "telegram") == 2
-            finally:
-                await adapter.aclose()
+    async with webhook(tmp_path, nats_url, sqlite_url, limits) as hook:
+        for i in range(3):
+            update = {
+                "update_id": 100 + i,
+                "message": private_message(4242, i, f"V {i}"),
+            }
+            r = await hook.post(update)
+            assert r.status_code == 200 and r.json() == {}
+        start = {"update_id": 103, "message": private_message(4242, 3, "/start")}
+        assert (await hook.post(start)).status_code == 200
+        other = {"update_id": 104, "message": private_message(5151, 1, "Hei")}
+        assert (await hook.post(other)).status_code == 200
+        got = [(m.sender.value, m.text) for m in await on_bus(hook.svc, Channel.TELEGRAM)]
+        assert got == [("4242", "V 0"), ("4242", "V 1"), ("5151", "Hei")]
+        await asyncio.sleep(0.2)  # a greeting would have gone out by now
+        assert hook.fake.sent == []  # /start over the limit is not answered
+        assert rejected(hook.svc, "telegram") == 2
 
 
 async def test_a_telegram_chat_over_the_limit_is_passed_by_in_long_poll_mode(

@@ -15,6 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from channels.inbox import Inbox
+from channels.ratelimit import RateLimits
 from channels.telegram import TelegramAdapter, from_settings
 from channels.telegram.parse import SECRET_HEADER
 from router.app import Services
@@ -46,7 +47,9 @@ class Webhook:
 
 
 @contextlib.asynccontextmanager
-async def webhook(tmp_path: Path, nats_url: str, sqlite_url: str) -> AsyncIterator[Webhook]:
+async def webhook(
+    tmp_path: Path, nats_url: str, sqlite_url: str, limits: RateLimits | None = None
+) -> AsyncIterator[Webhook]:
     async with TelegramFake() as fake:
         settings = make_settings(
             tmp_path,
@@ -60,7 +63,7 @@ async def webhook(tmp_path: Path, nats_url: str, sqlite_url: str) -> AsyncIterat
         async with services(settings) as svc:
             adapter = from_settings(settings)
             assert adapter is not None and adapter.webhook_mode
-            inbox = Inbox(svc.engine, svc.publisher, svc.metrics)
+            inbox = Inbox(svc.engine, svc.publisher, svc.metrics, limits)
             app = FastAPI()
             router = adapter.webhooks(inbox)
             assert router is not None

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import insert
 
 from channels.inbox import Inbox
+from channels.ratelimit import RateLimits
 from channels.sms import TwilioAdapter
 from router.app import Services
 from router.events import Address, Channel, MessageReceived, utcnow
@@ -53,20 +54,32 @@ class Gateway:
         )
 
     async def stored(self, channel: Channel) -> list[MessageReceived]:
-        """The resident messages JetStream keeps on the channel's subject."""
-        js = self.svc.broker.connection.jetstream()
-        info = await js.stream_info(Stream.CONVERSATIONS.value)
-        subject = message_received(channel)
-        found = []
-        for seq in range(max(info.state.first_seq, 1), info.state.last_seq + 1):
-            msg = await js.get_msg(Stream.CONVERSATIONS.value, seq)
-            if msg.subject == subject and msg.data is not None:
-                found.append(MessageReceived.from_json(msg.data))
-        return found
+        return await on_bus(self.svc, channel)
+
+
+async def on_bus(svc: Services, channel: Channel) -> list[MessageReceived]:
+    """The resident messages JetStream keeps on ``channel``'s subject."""
+    js = svc.broker.connection.jetstream()
+    info = await js.stream_info(Stream.CONVERSATIONS.value)
+    subject = message_received(channel)
+    found = []
+    for seq in range(max(info.state.first_seq, 1), info.state.last_seq + 1):
+        msg = await js.get_msg(Stream.CONVERSATIONS.value, seq)
+        if msg.subject == subject and msg.data is not None:
+            found.append(MessageReceived.from_json(msg.data))
+    return found
 
 
 @contextlib.asynccontextmanager
-async def gateway(tmp_path: Path, nats_url: str, sqlite_url: str) -> AsyncIterator[Gateway]:
+async def gateway(
+    tmp_path: Path,
+    nats_url: str,
+    sqlite_url: str,
+    limits: RateLimits | None = None,
+    client: tuple[str, int] = ("127.0.0.1", 123),
+) -> AsyncIterator[Gateway]:
+    """The Twilio routes on a real bus and database; ``client``: the address requests come
+    from."""
     settings = make_settings(
         tmp_path,
         nats_url,
@@ -79,10 +92,10 @@ async def gateway(tmp_path: Path, nats_url: str, sqlite_url: str) -> AsyncIterat
     async with services(settings) as svc:
         twilio = TwilioAdapter.from_settings(settings)
         assert twilio is not None
-        inbox = Inbox(svc.engine, svc.publisher, svc.metrics)
+        inbox = Inbox(svc.engine, svc.publisher, svc.metrics, limits)
         app = FastAPI()
         app.include_router(twilio.webhooks(inbox))
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=app, client=client)
         async with httpx.AsyncClient(transport=transport, base_url="http://10.0.0.5:8080") as http:
             yield Gateway(svc, inbox, http)
         await twilio.aclose()
