@@ -176,7 +176,7 @@ class RouterStore:
             missing = {k: e for k, e in by_key.items() if k not in conversations}
             if missing:
                 await self._open_conversations(conn, missing, conversations, now)
-            conversations = await self._route_replies(conn, events, conversations)
+            await self._route_replies(conn, events, conversations)
             await insert_many_ignore(
                 conn,
                 MESSAGE,
@@ -279,8 +279,9 @@ class RouterStore:
         conn: AsyncConnection,
         events: Sequence[MessageReceived],
         conversations: dict[str, ConversationState],
-    ) -> dict[str, ConversationState]:
-        """Point each conversation's replies at where its latest message came from."""
+    ) -> None:
+        """Point each conversation's replies at where its latest message came from (the
+        states in ``conversations`` too, in place)."""
         latest: dict[str, MessageReceived] = {}
         for e in events:
             cid = conversations[e.thread_key].id
@@ -311,7 +312,6 @@ class RouterStore:
                     for cid, (ch, addr, thread) in moved.items()
                 ],
             )
-        return conversations
 
     async def _conversations_by_thread(
         self, conn: AsyncConnection, keys: set[str]
