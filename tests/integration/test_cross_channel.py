@@ -72,9 +72,7 @@ async def test_a_new_email_thread_continues_the_conversation_and_replies_in_that
                     "b@x",
                     thread="b@x",
                     full_text="Vielä yksi kysymys\n\n> Kirjasto?",
-                    attachments=[
-                        AttachmentRef(filename="kuva.jpg", content_type="image/jpeg", size=12)
-                    ],
+                    attachments=[PHOTO],
                 )
             )
             await eventually(lambda: _n(replies, 2), what="the second reply")
