@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.tickets import _set_owner
@@ -41,10 +42,17 @@ class DeliveryFailures:
 
     async def __call__(self, reply: ReplyRequested, error: str) -> int | None:
         """Record the failure on a ticket (opened if need be); returns its id."""
-        cid = reply.conversation_id
-        if cid is None:
+        if reply.conversation_id is None:
             log.error("undeliverable reply %s has no conversation", reply.message_id)
             return None
+        try:
+            return await self._record(reply, reply.conversation_id, error)
+        except IntegrityError:
+            # A worker opened the conversation's ticket at the same moment (one active ticket
+            # per conversation): the failure goes on that one.
+            return await self._record(reply, reply.conversation_id, error)
+
+    async def _record(self, reply: ReplyRequested, cid: str, error: str) -> int:
         now = utcnow()
         t = TICKET.c
         async with self.engine.begin() as conn:
@@ -91,7 +99,7 @@ class DeliveryFailures:
                 TICKET_EVENT.insert().values(
                     ticket_id=ticket_id,
                     kind=REASON,
-                    actor="system",
+                    actor="router",
                     note=f"{reply.channel.value}: {error}"[:2000],
                     message_id=reply.message_id,
                     created_at=now,

@@ -1147,7 +1147,7 @@
       var time = node('time', null, formatDate(e.at));
       time.dateTime = e.at;
       meta.appendChild(time);
-      var who = e.actor === 'resident' ? t('byResident') : e.actor === 'router' || e.actor === 'system' ? t('byRouter') : e.actor;
+      var who = e.actor === 'resident' ? t('byResident') : e.actor === 'router' ? t('byRouter') : e.actor;
       meta.appendChild(document.createTextNode(' · ' + who));
       li.appendChild(meta);
       var kinds = t('kinds') || {};
