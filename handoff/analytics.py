@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from router.decide import Action
 
 UNKNOWN = "und"
+# The longest period the admin figures and the what-if look back (also how long retention
+# keeps the anonymised decisions they are made of).
+ANALYTICS_DAYS = 366
 
 
 class MessageFact(BaseModel):

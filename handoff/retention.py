@@ -86,6 +86,7 @@ from sqlalchemy import and_, bindparam, case, delete, func, not_, or_, select, t
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
+from handoff.analytics import ANALYTICS_DAYS
 from handoff.transitions import ACTIVE
 from router.events import Address, Channel, new_id, utcnow
 from router.identity import contact_key, normalise_phone
@@ -119,8 +120,6 @@ OPT_OUT = OptOutRow.__table__  # type: ignore[attr-defined]
 STATE = ChannelStateRow.__table__  # type: ignore[attr-defined]
 DEAD_LETTER = DeadLetterRow.__table__  # type: ignore[attr-defined]
 
-# The longest period the admin figures and the what-if look back (handoff.admin.api Days).
-ANALYTICS_DAYS = 366
 # The thread key of a conversation kept only for the figures (no address has this form).
 RETAINED = "retained:"
 # What a removed AI draft reads as: the what-if needs to know there was one.

@@ -44,7 +44,9 @@ STATIC = Path(__file__).parent / "static"
 ADMINS_ONLY = "Only admins may see and change the handoff thresholds."
 ASSETS = Literal["admin.js", "admin.css", "analytics.js", "charts.js", "whatif.js"]
 SHOWN_GAPS = 50
-Days = Annotated[int, Query(ge=1, le=366, description="The last this many days")]
+Days = Annotated[
+    int, Query(ge=1, le=analytics.ANALYTICS_DAYS, description="The last this many days")
+]
 EvalSource = Callable[[], Awaitable[list[whatif.Sample]]]
 
 

@@ -16,9 +16,8 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.admin.insights import Facts
-from handoff.analytics import resolution, volume
+from handoff.analytics import ANALYTICS_DAYS, resolution, volume
 from handoff.retention import (
-    ANALYTICS_DAYS,
     REMOVED,
     RetentionReport,
     apply_retention,
