@@ -59,14 +59,20 @@ class RetryPolicy:
         return min(self.cap, self.backoff * 2.0 ** max(0, attempt - 1))
 
 
-def consumer_spec(channel: Channel) -> ConsumerSpec:
+# The longest a provider call takes before its client gives up (email's whole SMTP session:
+# 25 s; Twilio and Telegram less), with a margin.
+SEND_DEADLINE = 30.0
+
+
+def consumer_spec(channel: Channel, ack_wait: float = 30.0) -> ConsumerSpec:
+    """``ack_wait``: the router's (NEUVONTA_ACK_WAIT), but never shorter than a send can take,
+    so a reply is not handed to another gateway while it is on its way."""
     return ConsumerSpec(
         stream=subjects.Stream.CONVERSATIONS,
         durable=f"gateway-deliver-{channel.value}",
         subject=subjects.reply_requested(channel),
         batch=32,
-        # Longer than a provider call can take (their clients time out well before).
-        ack_wait=120.0,
+        ack_wait=max(ack_wait, SEND_DEADLINE + 10.0),
         max_ack_pending=256,
     )
 

@@ -109,7 +109,7 @@ class ChannelGateway:
             for channel in adapter.channels:
                 self._tasks.append(
                     asyncio.create_task(
-                        run_batches(js, consumer_spec(channel), worker, stopping),
+                        run_batches(js, consumer_spec(channel, s.ack_wait), worker, stopping),
                         name=f"{channel.value}-out",
                     )
                 )

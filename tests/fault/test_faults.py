@@ -90,7 +90,7 @@ CLIENT_PATIENCE = 60.0
 # Everything decided and every SMS reply sent this long after the last message is taken:
 # far above the SMS retries' worst case (0.5 + 1 + 2 + 4 + 8 s with the
 # NEUVONTA_DELIVERY_BACKOFF below) and the workers' NEUVONTA_ACK_WAIT (10 s); a reply the
-# SMS delivery consumer lost in flight would come back only after its ack_wait (120 s,
+# SMS delivery consumer lost in flight comes back after its ack_wait (40 s here,
 # channels.delivery.consumer_spec).
 SETTLE_DEADLINE = 120.0
 # A supervisor starts a worker that exits at start again, this many times at most.
