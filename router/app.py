@@ -291,7 +291,10 @@ def _resident_side(app: FastAPI, services: Services, channels: ChannelGateway | 
             hub=services.hub,
             metrics=services.metrics,
             max_chars=services.settings.max_message_chars,
-            limits=RateLimits.from_settings(services.settings),
+            # One set of limits for the process: the channels' inbox holds it when it runs here.
+            limits=channels.inbox.limits
+            if channels is not None
+            else RateLimits.from_settings(services.settings),
         )
     )
     app.include_router(kb_router(engine=services.engine))
