@@ -219,21 +219,26 @@ class LlmAgent:
         docs = self._candidates(base)
         if not docs:
             return base
-        prefix = self.settings.case_prefix
-        sources = pick_sources(
-            docs,
-            base.reply_language,
-            self.offline.relevance(request.text),
-            split=self.offline.passages_of,
-        )
-        messages = build_messages(
-            redact(request.text, case_prefix=prefix).text,
-            base.reply_language,
-            sources,
-            [redact(h, case_prefix=prefix).text for h in request.history[-HISTORY_MESSAGES:]],
-        )
+        # Asked first: while the circuit is open no prompt is built for nothing.
         if not self._breaker.allow():
             return self._fallback(base, "circuit_open", None)
+        prefix = self.settings.case_prefix
+        try:
+            sources = pick_sources(
+                docs,
+                base.reply_language,
+                self.offline.relevance(request.text),
+                split=self.offline.passages_of,
+            )
+            messages = build_messages(
+                redact(request.text, case_prefix=prefix).text,
+                base.reply_language,
+                sources,
+                [redact(h, case_prefix=prefix).text for h in request.history[-HISTORY_MESSAGES:]],
+            )
+        except BaseException:
+            self._breaker.release()  # no call made: a half-open trial slot is free again
+            raise
         deadline = started + self._budget()
         called = self._clock()
         try:
