@@ -37,6 +37,13 @@ def adapter_factories() -> list[Factory]:
     return [importlib.import_module(name).from_settings for name in ADAPTER_MODULES]
 
 
+def adapters_for(
+    settings: Settings, factories: list[Factory] | None = None
+) -> list[ChannelAdapter]:
+    """The adapters of the channels whose credentials ``settings`` has (the channels on)."""
+    return [a for f in factories or adapter_factories() if (a := f(settings))]
+
+
 def channel_summary(settings: Settings, adapters: list[ChannelAdapter]) -> list[str]:
     """One line per channel for the start-up banner: on (and where) or off (and why)."""
     on = {c for a in adapters for c in a.channels}
@@ -75,8 +82,7 @@ class ChannelGateway:
     def create(
         cls, settings: Settings, inbox: Inbox, factories: list[Factory] | None = None
     ) -> ChannelGateway:
-        adapters = [a for f in factories or adapter_factories() if (a := f(settings))]
-        return cls(settings, inbox, adapters)
+        return cls(settings, inbox, adapters_for(settings, factories))
 
     def summary(self) -> list[str]:
         return channel_summary(self.settings, self.adapters)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from channels.gateway import adapter_factories, channel_summary
+from channels.gateway import adapters_for, channel_summary
 from router.settings import Settings
 
 
@@ -16,7 +16,7 @@ def line(lines: list[str], channel: str) -> str:
 
 def test_without_credentials_only_the_web_chat_is_on_and_each_channel_says_what_to_set() -> None:
     s = settings()
-    adapters = [a for f in adapter_factories() if (a := f(s))]
+    adapters = adapters_for(s)
     assert adapters == []
     lines = channel_summary(s, adapters)
     assert line(lines, "web").startswith("web       on")
@@ -31,7 +31,7 @@ def test_twilio_credentials_turn_sms_and_whatsapp_on() -> None:
         twilio_from_number="+358451234567",
         public_url="https://kunta.example",
     )
-    adapters = [a for f in adapter_factories() if (a := f(s))]
+    adapters = adapters_for(s)
     lines = channel_summary(s, adapters)
     assert line(lines, "sms").startswith("sms       on")
     assert "https://kunta.example/webhooks/twilio" in line(lines, "sms")
