@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -147,11 +148,17 @@ async def rows(svc: Services, table: str, **where: Any) -> list[dict[str, Any]]:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]], timeout: float = 10.0, what: str = "condition"
+    check: Callable[[], Awaitable[object] | object],
+    timeout: float = 10.0,
+    what: str = "condition",
 ) -> None:
+    """Until ``check()`` (a plain or an async function) gives something true."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if await check():
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")

@@ -29,10 +29,10 @@ from tests.fakes.telegram_server import TelegramFake, private_message
 from tests.fakes.twilio_server import inbound_sms, new_sid
 from tests.integration.channels import test_twilio_webhooks as twilio_tests
 from tests.integration.channels.test_email_smtp import OURS, email_settings, question
-from tests.integration.channels.test_telegram_long_poll import adapter_for, polling, until
+from tests.integration.channels.test_telegram_long_poll import adapter_for, polling
 from tests.integration.channels.test_telegram_webhook import webhook
 from tests.integration.channels.test_twilio_webhooks import on_bus
-from tests.integration.harness import make_settings, services
+from tests.integration.harness import eventually, make_settings, services
 from tests.integration.staff_helpers import client
 
 
@@ -250,9 +250,9 @@ async def test_a_telegram_chat_over_the_limit_is_passed_by_in_long_poll_mode(
         last = fake.queue_message(6161, "/start", language_code="en")
         inbox = Inbox(svc.engine, svc.publisher, svc.metrics, limits)
         async with polling(adapter_for(fake), inbox):
-            await until(lambda: fake.sent, "the greeting")
-            await until(
-                lambda: _offset_past(inbox, last["update_id"]), "the offset past every update"
+            await eventually(lambda: fake.sent, what="the greeting")
+            await eventually(
+                lambda: _offset_past(inbox, last["update_id"]), what="the offset past every update"
             )
         got = [(m.sender.value, m.text) for m in await on_bus(svc, Channel.TELEGRAM)]
         assert got == [("4242", "Viesti 0"), ("4242", "Viesti 1"), ("5151", "Hej")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from router.events import Channel, MessageReceived
 from router.subjects import message_received
 from tests.fakes.telegram_server import BOT_USER, TelegramFake
 from tests.integration.channels.test_telegram_webhook import stored
-from tests.integration.harness import collect, make_settings, services
+from tests.integration.harness import collect, eventually, make_settings, services
 
 SUBJECT = message_received(Channel.TELEGRAM)
 
@@ -40,18 +40,6 @@ def adapter_for(fake: TelegramFake, **kw: Any) -> TelegramAdapter:
     return TelegramAdapter(fake.token, api_url=fake.api_url, poll_timeout=1, retry_delay=0.05, **kw)
 
 
-async def until(check: Callable[[], Any], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @contextlib.asynccontextmanager
 async def running(tmp_path: Path, nats_url: str, sqlite_url: str) -> AsyncIterator[Services]:
     async with services(make_settings(tmp_path, nats_url, sqlite_url)) as svc:
@@ -68,8 +56,8 @@ async def test_queued_updates_are_published_and_the_offset_is_stored(
         last = fake.queue_message(6161, "/start", language_code="en")
         inbox = Inbox(svc.engine, svc.publisher)
         async with polling(adapter_for(fake), inbox):
-            await until(lambda: fake.sent, "the greeting")
-            await until(lambda: inbox.state.get(OFFSET_KEY), "the stored offset")
+            await eventually(lambda: fake.sent, what="the greeting")
+            await eventually(lambda: inbox.state.get(OFFSET_KEY), what="the stored offset")
         items = await stored(svc)
         assert [(m.provider_message_id, m.text) for m in items] == [
             (f"4242:{first['message']['message_id']}", "Milloin kirjasto on auki?"),
@@ -99,16 +87,16 @@ async def test_a_restart_resumes_from_the_stored_offset_and_replays_nothing(
         last = fake.queue_message(4242, "Entä lauantaina?")
         inbox = Inbox(svc.engine, svc.publisher)
         async with polling(adapter_for(fake), inbox):
-            await until(lambda: inbox.state.get(OFFSET_KEY), "the stored offset")
+            await eventually(lambda: inbox.state.get(OFFSET_KEY), what="the stored offset")
         assert len(await stored(svc)) == 2
 
         published = await collect(svc, SUBJECT, MessageReceived)
         calls_before = len(fake.offsets_asked())
         restarted = Inbox(svc.engine, svc.publisher)
         async with polling(adapter_for(fake), restarted):
-            await until(lambda: len(fake.offsets_asked()) > calls_before, "a getUpdates")
+            await eventually(lambda: len(fake.offsets_asked()) > calls_before, what="a getUpdates")
             later = fake.queue_message(4242, "Kiitos!")
-            await until(lambda: published, "the new message")
+            await eventually(lambda: published, what="the new message")
         assert fake.offsets_asked()[calls_before] == last["update_id"] + 1
         # Only the new message was published again: the first two were not replayed.
         assert [m.text for m in published] == ["Kiitos!"]
@@ -140,7 +128,7 @@ async def test_a_batch_the_inbox_could_not_take_is_fetched_again_and_nothing_is_
         update = fake.queue_message(4242, "Milloin kirjasto on auki?")
         inbox = FlakyInbox(svc.engine, svc.publisher, failures=2)
         async with polling(adapter_for(fake), inbox):
-            await until(lambda: inbox.state.get(OFFSET_KEY), "the stored offset")
+            await eventually(lambda: inbox.state.get(OFFSET_KEY), what="the stored offset")
         assert inbox.batches == [1, 1, 1]
         # The offset was not moved past the update until it was accepted.
         assert fake.offsets_asked()[:3] == [None, None, None]
@@ -156,7 +144,7 @@ async def test_an_offset_stored_for_another_bot_is_not_used(
         await inbox.state.set(OFFSET_KEY, {"offset": 10**9, "bot_id": 1})
         fake.queue_message(4242, "Hei")
         async with polling(adapter_for(fake), inbox):
-            await until(lambda: _offset_of(inbox, BOT_USER["id"]), "this bot's offset")
+            await eventually(lambda: _offset_of(inbox, BOT_USER["id"]), what="this bot's offset")
         assert fake.offsets_asked()[0] is None
         assert [m.text for m in await stored(svc)] == ["Hei"]
 
@@ -173,7 +161,7 @@ async def test_stopping_ends_a_long_poll_at_once(
         adapter = TelegramAdapter(fake.token, api_url=fake.api_url, poll_timeout=25)
         stopping = asyncio.Event()
         task = asyncio.create_task(adapter.receive(Inbox(svc.engine, svc.publisher), stopping))
-        await until(lambda: "getUpdates" in fake.methods(), "the long poll")
+        await eventually(lambda: "getUpdates" in fake.methods(), what="the long poll")
         started = time.monotonic()
         stopping.set()
         await asyncio.wait_for(task, 2)
@@ -190,7 +178,7 @@ async def test_the_poll_keeps_trying_while_telegram_is_down(
         fake.queue_message(4242, "Hei")
         inbox = Inbox(svc.engine, svc.publisher)
         async with polling(adapter_for(fake), inbox):
-            await until(lambda: inbox.state.get(OFFSET_KEY), "the stored offset")
+            await eventually(lambda: inbox.state.get(OFFSET_KEY), what="the stored offset")
         assert fake.methods()[:7] == [
             "getMe",
             "getMe",
