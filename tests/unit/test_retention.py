@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from handoff.analytics import ANALYTICS_DAYS
 from handoff.retention import (
-    ANALYTICS_DAYS,
     ConversationFacts,
     Kind,
     Limits,
