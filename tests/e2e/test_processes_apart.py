@@ -16,6 +16,7 @@ import pytest
 
 from router.embedded import EmbeddedNats
 from tests.e2e.conftest import REPO, _env
+from tests.e2e.test_api_flow import new_session, send, wait_for
 from tests.fault.cluster import free_port
 
 
@@ -78,16 +79,10 @@ def test_a_message_through_gateway_worker_and_console_as_separate_processes(
 ) -> None:
     gateway, console, worker = apart["gateway"], apart["console"], apart["worker"]
     with httpx.Client(base_url=gateway, timeout=10) as api:
-        sid = api.post("/api/chat/sessions", json={}).json()["session_id"]
-        r = api.post(f"/api/chat/sessions/{sid}/messages", json={"text": "Milloin kirjasto?"})
-        assert r.status_code == 202
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            roles = [m["role"] for m in api.get(f"/api/chat/sessions/{sid}/messages").json()]
-            if "ai" in roles:
-                break
-            time.sleep(0.1)
-        assert roles == ["resident", "ai"]
+        sid = new_session(api)
+        send(api, sid, "Milloin kirjasto?")
+        messages = wait_for(api, sid, "ai", timeout=30)
+        assert [m["role"] for m in messages] == ["resident", "ai"]
         # The resident side serves no staff pages, and the staff side no chat.
         assert api.get("/console").status_code == 404
     assert httpx.get(f"{console}/console").status_code == 200
