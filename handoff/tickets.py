@@ -32,7 +32,7 @@ from router.events import (
     utcnow,
 )
 from router.policy import DEFAULT_QUEUE
-from router.tables import ConversationRow, MessageRow, TicketEventRow, TicketRow
+from router.tables import ConversationRow, MessageRow, TicketEventRow, TicketRow, new_version
 
 TICKET = TicketRow.__table__  # type: ignore[attr-defined]
 CONVERSATION = ConversationRow.__table__  # type: ignore[attr-defined]
@@ -159,7 +159,8 @@ async def _set_owner(
     await conn.execute(
         update(CONVERSATION)
         .where(CONVERSATION.c.id == conversation_id)
-        .values(owner=owner, updated_at=now, **values)
+        # A new version: a worker that decided on the old state decides again.
+        .values(owner=owner, updated_at=now, version=new_version(), **values)
     )
 
 

@@ -25,7 +25,7 @@ from router.events import Event, MessageReceived, Role, new_id, utcnow
 from router.metrics import Metrics
 from router.phrases import Availability
 from router.policy import Policy
-from router.store import ConversationState, Intake, Outcome, RouterStore, after
+from router.store import ConversationState, Intake, Outcome, Recorded, RouterStore, after
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,12 @@ log = logging.getLogger(__name__)
 Settle = Callable[[list[int], list[Event]], Awaitable[None]]
 # When a person of a queue answers, as of a moment (``handoff.hours``); None: unknown.
 QueueAvailability = Callable[[str, datetime], Availability | None]
+# Times one conversation is decided again after someone else changed it meanwhile.
+STALE_RETRIES = 5
+
+
+class ConversationChanged(Exception):
+    """Someone else decided on the conversation since intake; nothing of it was written."""
 
 
 @dataclass(slots=True)
@@ -51,7 +57,7 @@ class GroupCommit:
     fast agent's whole batch costs. A slow conversation only delays itself.
     """
 
-    def __init__(self, record: Callable[[Sequence[Outcome]], Awaitable[list[Event]]]) -> None:
+    def __init__(self, record: Callable[[Sequence[Outcome]], Awaitable[Recorded]]) -> None:
         self._record = record
         self._waiting: list[_Waiting] = []
         self._lock = asyncio.Lock()
@@ -69,7 +75,7 @@ class GroupCommit:
     async def _commit_waiting(self) -> None:
         waiting, self._waiting = self._waiting, []
         try:
-            events = await self._record([o for w in waiting for o in w.outcomes])
+            recorded = await self._record([o for w in waiting for o in w.outcomes])
         except asyncio.CancelledError:
             for w in waiting:
                 w.done.cancel()
@@ -78,9 +84,14 @@ class GroupCommit:
             for w in waiting:
                 w.done.set_exception(e)
             return
+        events = recorded.events
         by_settle: dict[Settle, list[_Waiting]] = {}
         for w in waiting:
-            by_settle.setdefault(w.settle, []).append(w)
+            stale = recorded.stale.intersection(o.intake.conversation.id for o in w.outcomes)
+            if stale:
+                w.done.set_exception(ConversationChanged(*stale))
+            else:
+                by_settle.setdefault(w.settle, []).append(w)
         for settle, group in by_settle.items():
             mine = {o.intake.conversation.id for w in group for o in w.outcomes}
             try:
@@ -155,14 +166,36 @@ class Pipeline:
     async def _conversation(
         self, items: list[tuple[Intake, list[int]]], policy: Policy, settle: Settle
     ) -> None:
-        state = items[0][0].conversation
-        outcomes = []
-        for intake, _ in items:
-            outcome = await self._one(intake, state, policy)
-            state = outcome.conversation_after
-            outcomes.append(outcome)
-        await self.record(outcomes, [p for _, positions in items for p in positions], settle)
-        self._observe(outcomes)
+        for attempt in range(STALE_RETRIES + 1):
+            state = items[0][0].conversation
+            outcomes = []
+            for intake, _ in items:
+                outcome = await self._one(intake, state, policy)
+                state = outcome.conversation_after
+                outcomes.append(outcome)
+            try:
+                await self.record(outcomes, [p for _, ps in items for p in ps], settle)
+            except ConversationChanged:
+                if attempt == STALE_RETRIES:
+                    raise
+                log.info("conversation %s changed meanwhile; deciding again", state.id)
+                items = await self._reread(items, settle)
+                if not items:
+                    return
+            else:
+                self._observe(outcomes)
+                return
+
+    async def _reread(
+        self, items: list[tuple[Intake, list[int]]], settle: Settle
+    ) -> list[tuple[Intake, list[int]]]:
+        """The items with their conversation as it is now; those another worker has
+        decided meanwhile are settled with the replies it stored."""
+        intakes = await self.store.intake([intake.event for intake, _ in items])
+        done = [(i, ps) for i, (_, ps) in zip(intakes, items, strict=True) if i.decided]
+        if done:
+            await self._republish([i for i, _ in done], [p for _, ps in done for p in ps], settle)
+        return [(i, ps) for i, (_, ps) in zip(intakes, items, strict=True) if not i.decided]
 
     async def _triage(
         self, intake: Intake, state: ConversationState

@@ -32,7 +32,14 @@ from router.events import (
     utcnow,
 )
 from router.identity import contact_key
-from router.tables import ConversationRow, DecisionRow, MessageRow, TicketEventRow, TicketRow
+from router.tables import (
+    ConversationRow,
+    DecisionRow,
+    MessageRow,
+    TicketEventRow,
+    TicketRow,
+    new_version,
+)
 
 CONVERSATION = ConversationRow.__table__  # type: ignore[attr-defined]
 MESSAGE = MessageRow.__table__  # type: ignore[attr-defined]
@@ -56,6 +63,8 @@ class ConversationState:
     clarifications: int
     disclosed: bool
     thread: str | None = None
+    # The row's ``version`` token when read: the decision is written only if it still holds.
+    version: str | None = None
 
 
 _STATE_COLUMNS = tuple(
@@ -70,6 +79,7 @@ _STATE_COLUMNS = tuple(
         "ai_turns",
         "clarifications",
         "disclosed",
+        "version",
     )
 )
 
@@ -85,7 +95,17 @@ def _state(r: Any) -> ConversationState:
         ai_turns=r.ai_turns,
         clarifications=r.clarifications,
         disclosed=r.disclosed,
+        version=r.version,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What ``RouterStore.record`` wrote: the events to publish once committed, and the
+    conversations someone else changed since intake, of which nothing was written."""
+
+    events: list[Event]
+    stale: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,21 +392,80 @@ class RouterStore:
             **found,
         }
 
-    async def record(self, outcomes: Sequence[Outcome]) -> list[Event]:
+    async def record(self, outcomes: Sequence[Outcome]) -> Recorded:
         """Write decisions, replies, tickets and conversation changes in one transaction.
 
-        Returns the events to publish once the transaction has committed.
+        Only for conversations still as intake read them: another worker, or a person in
+        the console, may have decided on one meanwhile (an answer written over a handoff
+        would leave a ticket on a conversation the AI thinks it owns). Those are left out
+        and returned as ``stale``, to be decided again on their new state.
         """
+        if not outcomes:
+            return Recorded([])
+        async with self.engine.begin() as conn:
+            # The conversations first: on SQLite the write lock is taken before any read,
+            # on PostgreSQL the rows stay locked until commit.
+            stale = await self._update_conversations(conn, outcomes)
+            events = await self._write(
+                conn, [o for o in outcomes if o.intake.conversation.id not in stale]
+            )
+        return Recorded(events, frozenset(stale))
+
+    async def _update_conversations(
+        self, conn: AsyncConnection, outcomes: Sequence[Outcome]
+    ) -> set[str]:
+        """Each conversation's state after its outcomes, where its version is still the one
+        read at intake; returns the conversations where it was not."""
+        read: dict[str, str | None] = {}
+        last_state: dict[str, ConversationState] = {}
+        for o in outcomes:
+            read[o.intake.conversation.id] = o.intake.conversation.version
+            last_state[o.intake.conversation.id] = o.conversation_after
+        versions = {cid: new_version() for cid in last_state}
+        now = utcnow()
+        c = CONVERSATION.c
+        await conn.execute(
+            update(CONVERSATION)
+            .where(c.id == bindparam("b_id"), c.version.is_not_distinct_from(bindparam("b_read")))
+            .values(
+                owner=bindparam("b_owner"),
+                language=bindparam("b_language"),
+                ai_turns=bindparam("b_ai_turns"),
+                clarifications=bindparam("b_clarifications"),
+                disclosed=bindparam("b_disclosed"),
+                version=bindparam("b_version"),
+                updated_at=bindparam("b_now"),
+            ),
+            [
+                {
+                    "b_id": s.id,
+                    "b_read": read[s.id],
+                    "b_owner": s.owner.value,
+                    "b_language": s.language,
+                    "b_ai_turns": s.ai_turns,
+                    "b_clarifications": s.clarifications,
+                    "b_disclosed": s.disclosed,
+                    "b_version": versions[s.id],
+                    "b_now": now,
+                }
+                for s in last_state.values()
+            ],
+        )
+        # Tokens, not counters: a row another writer moved on holds a token we never made.
+        rows = await conn.execute(select(c.id, c.version).where(c.id.in_(versions)))
+        held: dict[str, str | None] = {r.id: r.version for r in rows}
+        return {cid for cid, version in versions.items() if held.get(cid) != version}
+
+    async def _write(self, conn: AsyncConnection, outcomes: Sequence[Outcome]) -> list[Event]:
+        """Decisions, replies and tickets of ``outcomes`` inside ``conn``."""
         if not outcomes:
             return []
         events: list[Event] = []
         messages: list[dict[str, Any]] = []
         decisions: list[dict[str, Any]] = []
         new_tickets: list[dict[str, Any]] = []
-        last_state: dict[str, ConversationState] = {}
         for o in outcomes:
             conv = o.intake.conversation
-            last_state[conv.id] = o.conversation_after
             a = o.assessment
             d = o.decision
             decisions.append(
@@ -471,82 +550,56 @@ class RouterStore:
                     }
                 )
 
-        async with self.engine.begin() as conn:
-            ticket_ids: dict[str, int] = {}
-            if new_tickets:
-                await conn.execute(TICKET.insert(), new_tickets)
-                ticket_ids = dict(
-                    (
-                        await conn.execute(
-                            select(TICKET.c.case_number, TICKET.c.id).where(
-                                TICKET.c.case_number.in_([t["case_number"] for t in new_tickets])
-                            )
+        ticket_ids: dict[str, int] = {}
+        if new_tickets:
+            await conn.execute(TICKET.insert(), new_tickets)
+            ticket_ids = dict(
+                (
+                    await conn.execute(
+                        select(TICKET.c.case_number, TICKET.c.id).where(
+                            TICKET.c.case_number.in_([t["case_number"] for t in new_tickets])
                         )
-                    ).all()
-                )
-            # The ticket each held message goes on: one this batch opened earlier for its
-            # conversation (a hold right after a handoff), else the one open at intake.
-            opened: dict[str, OpenTicket] = {}
-            holds: dict[int, OpenTicket] = {}
-            for i, (o, row) in enumerate(zip(outcomes, decisions, strict=True)):
-                cid = o.intake.conversation.id
-                if o.case_number is not None:
-                    ticket = OpenTicket(ticket_ids[o.case_number], o.case_number, o.decision.queue)
-                    opened[cid] = ticket
-                    row["ticket_id"] = ticket.id
-                elif o.decision.action is Action.HOLD:
-                    held_on = opened.get(cid, o.intake.open_ticket)
-                    if held_on is not None:
-                        holds[i] = held_on
-                        row["ticket_id"] = held_on.id
-            touched_tickets = [
-                {
-                    "b_id": t.id,
-                    "b_now": outcomes[i].created_at,
-                    "b_urgent": outcomes[i].decision.urgent,
-                }
-                for i, t in holds.items()
-            ]
-            await conn.execute(DECISION.insert(), decisions)
-            if messages:
-                await conn.execute(MESSAGE.insert(), messages)
-            if touched_tickets:
-                await conn.execute(
-                    update(TICKET)
-                    .where(TICKET.c.id == bindparam("b_id"))
-                    # A ticket once urgent stays urgent.
-                    .values(
-                        updated_at=bindparam("b_now"),
-                        urgent=or_(TICKET.c.urgent, bindparam("b_urgent")),
-                    ),
-                    touched_tickets,
-                )
-                await _resident_answered(conn, touched_tickets)
-            now = utcnow()
-            await conn.execute(
-                update(CONVERSATION)
-                .where(CONVERSATION.c.id == bindparam("b_id"))
-                .values(
-                    owner=bindparam("b_owner"),
-                    language=bindparam("b_language"),
-                    ai_turns=bindparam("b_ai_turns"),
-                    clarifications=bindparam("b_clarifications"),
-                    disclosed=bindparam("b_disclosed"),
-                    updated_at=bindparam("b_now"),
-                ),
-                [
-                    {
-                        "b_id": s.id,
-                        "b_owner": s.owner.value,
-                        "b_language": s.language,
-                        "b_ai_turns": s.ai_turns,
-                        "b_clarifications": s.clarifications,
-                        "b_disclosed": s.disclosed,
-                        "b_now": now,
-                    }
-                    for s in last_state.values()
-                ],
+                    )
+                ).all()
             )
+        # The ticket each held message goes on: one this batch opened earlier for its
+        # conversation (a hold right after a handoff), else the one open at intake.
+        opened: dict[str, OpenTicket] = {}
+        holds: dict[int, OpenTicket] = {}
+        for i, (o, row) in enumerate(zip(outcomes, decisions, strict=True)):
+            cid = o.intake.conversation.id
+            if o.case_number is not None:
+                ticket = OpenTicket(ticket_ids[o.case_number], o.case_number, o.decision.queue)
+                opened[cid] = ticket
+                row["ticket_id"] = ticket.id
+            elif o.decision.action is Action.HOLD:
+                held_on = opened.get(cid, o.intake.open_ticket)
+                if held_on is not None:
+                    holds[i] = held_on
+                    row["ticket_id"] = held_on.id
+        touched_tickets = [
+            {
+                "b_id": t.id,
+                "b_now": outcomes[i].created_at,
+                "b_urgent": outcomes[i].decision.urgent,
+            }
+            for i, t in holds.items()
+        ]
+        await conn.execute(DECISION.insert(), decisions)
+        if messages:
+            await conn.execute(MESSAGE.insert(), messages)
+        if touched_tickets:
+            await conn.execute(
+                update(TICKET)
+                .where(TICKET.c.id == bindparam("b_id"))
+                # A ticket once urgent stays urgent.
+                .values(
+                    updated_at=bindparam("b_now"),
+                    urgent=or_(TICKET.c.urgent, bindparam("b_urgent")),
+                ),
+                touched_tickets,
+            )
+            await _resident_answered(conn, touched_tickets)
 
         for i, o in enumerate(outcomes):
             if o.decision.action is Action.HANDOFF and o.case_number is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +38,11 @@ def _json() -> Any:
     return Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
+def new_version() -> str:
+    """A fresh ``ConversationRow.version`` token."""
+    return secrets.token_hex(8)
+
+
 class ConversationRow(SQLModel, table=True):
     __tablename__ = "conversation"
 
@@ -54,6 +60,11 @@ class ConversationRow(SQLModel, table=True):
     ai_turns: int = 0
     clarifications: int = 0
     disclosed: bool = False
+    # A fresh token on every change of the router's state columns (owner, turns, …): the
+    # router writes its decision only if the row still holds the token it read, so two
+    # workers (or a worker and a person) deciding on one conversation never overwrite
+    # each other (``RouterStore.record``). NULL on rows from before it existed.
+    version: str | None = None
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 

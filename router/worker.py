@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from router.bus import EventPublisher, dead_letter
 from router.events import Event, MessageReceived
@@ -83,12 +83,13 @@ class InboundHandler:
 
         try:
             await self.pipeline.process([e for _, e in items], settle)
-        except TRANSIENT:
+        except Exception as e:
             left = unsettled()
-            log.warning("%d messages wait for infrastructure", len(left), exc_info=True)
-            await asyncio.gather(*(self._nak(m) for m, _ in left))
-        except Exception:
-            left = unsettled()
+            # A constraint refusing a write is no outage: waiting for it would not help.
+            if isinstance(e, TRANSIENT) and not isinstance(e, IntegrityError):
+                log.warning("%d messages wait for infrastructure", len(left), exc_info=True)
+                await asyncio.gather(*(self._nak(m) for m, _ in left))
+                return
             if len(left) > 1:
                 # Find the one that fails; let the rest through.
                 log.exception("%d messages failed together; retrying one by one", len(left))

@@ -1,0 +1,173 @@
+"""Two deciders on one conversation at once, on real databases (SQLite and PostgreSQL).
+
+Two workers each take one message of the same conversation (a queue group gives no
+affinity), or a person resolves the ticket while a worker decides. Whoever commits second
+decided on a state that no longer holds: it must decide again, never write over the first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from agents.base import Assessment, TriageRequest
+from handoff.queues import default_policy
+from handoff.tickets import TicketService
+from router.db import create_engine, create_schema
+from router.events import Address, Channel, Event, MessageReceived, ReplyRequested
+from router.metrics import Metrics
+from router.pipeline import Pipeline
+from router.policy import Policy
+from router.store import Intake, RouterStore
+from tests.integration.harness import (
+    TABLES,
+    ScriptedAgent,
+    library_answer,
+    make_settings,
+    services,
+)
+
+NUMBER = "+358401234567"
+
+
+def sms(text: str, provider_id: str) -> MessageReceived:
+    return MessageReceived(
+        channel=Channel.SMS,
+        provider_message_id=provider_id,
+        sender=Address(channel=Channel.SMS, value=NUMBER),
+        text=text,
+    )
+
+
+@pytest.fixture
+async def engines(database_url: str) -> AsyncIterator[tuple[AsyncEngine, AsyncEngine]]:
+    """Two engines on one database, as two worker processes have."""
+    first, second = create_engine(database_url), create_engine(database_url)
+    await create_schema(first)
+    yield first, second
+    await first.dispose()
+    await second.dispose()
+
+
+def pipeline(engine: AsyncEngine, agent: ScriptedAgent) -> Pipeline:
+    policy: Policy = default_policy(0.5)
+    return Pipeline(RouterStore(engine), agent, lambda: policy, Metrics())
+
+
+class Settled:
+    """A worker's settle callback: what it would publish and ack."""
+
+    def __init__(self) -> None:
+        self.positions: list[int] = []
+        self.events: list[Event] = []
+        self.done = asyncio.Event()
+
+    async def __call__(self, positions: list[int], events: list[Event]) -> None:
+        self.positions += positions
+        self.events += events
+        self.done.set()
+
+
+def gated(gate: asyncio.Event) -> ScriptedAgent:
+    """Answers, but only once ``gate`` is set (a slow model)."""
+
+    async def behave(request: TriageRequest) -> Assessment:
+        await gate.wait()
+        return library_answer(request)
+
+    return ScriptedAgent(behave)
+
+
+def answering() -> ScriptedAgent:
+    async def behave(request: TriageRequest) -> Assessment:
+        return library_answer(request)
+
+    return ScriptedAgent(behave)
+
+
+async def table(engine: AsyncEngine, name: str, **where: Any) -> list[dict[str, Any]]:
+    t = TABLES[name]
+    q = select(t).where(*(t.c[k] == v for k, v in where.items()))
+    async with engine.connect() as conn:
+        return [dict(r._mapping) for r in await conn.execute(q)]
+
+
+async def until_called(agent: ScriptedAgent, calls: int = 1) -> None:
+    async with asyncio.timeout(10):
+        while agent.calls < calls:
+            await asyncio.sleep(0.01)
+
+
+async def test_an_answer_decided_before_another_workers_handoff_is_decided_again(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    slow_gate = asyncio.Event()
+    slow = gated(slow_gate)
+    worker_a, worker_b = pipeline(engines[0], answering()), pipeline(engines[1], slow)
+    settled_a, settled_b = Settled(), Settled()
+
+    # Worker B takes "when is the library open" and its model is slow; meanwhile worker A
+    # takes the resident's next message, asking for a person, and hands the case off.
+    b = asyncio.create_task(worker_b.process([sms("Milloin kirjasto on auki?", "SM1")], settled_b))
+    await until_called(slow)
+    await worker_a.process([sms("Haluan puhua ihmisen kanssa", "SM2")], settled_a)
+    assert settled_a.positions == [0]
+    slow_gate.set()
+    await asyncio.wait_for(b, 10)
+
+    # B decided on "the AI owns this" and lost the race: it decided again, on the case a
+    # person now owns, and held the message on the ticket instead of answering.
+    assert settled_b.positions == [0]
+    engine = engines[0]
+    (conversation,) = await table(engine, "conversation")
+    assert conversation["owner"] == "human"
+    (ticket,) = await table(engine, "ticket")
+    assert ticket["status"] == "open" and ticket["reason"] == "asked_for_human"
+    first = (await table(engine, "message", dedup_key="sms:SM1"))[0]
+    (decision,) = await table(engine, "decision", message_id=first["id"])
+    assert decision["action"] == "hold" and decision["ticket_id"] == ticket["id"]
+    assert await table(engine, "message", role="ai") == []
+    # The second worker's events: the message added to the open case, no AI reply.
+    assert [type(e).__name__ for e in settled_b.events] == ["HandoffRequested"]
+
+
+async def test_a_hold_decided_while_a_person_resolves_the_case_is_decided_again(
+    engines: tuple[AsyncEngine, AsyncEngine], tmp_path: Path, nats_url: str, database_url: str
+) -> None:
+    engine = engines[0]
+    worker = pipeline(engine, answering())
+    await worker.process([sms("Haluan puhua ihmisen kanssa", "SM1")], Settled())
+    (ticket,) = await table(engine, "ticket")
+
+    async with services(make_settings(tmp_path, nats_url, database_url)) as svc:
+        tickets = TicketService(svc.engine, svc.publisher)
+        # The resident writes again just as the person resolves the case: the worker reads
+        # "a person owns this", and the resolve lands before the worker writes.
+        store = worker.store
+        read = store.intake
+
+        async def read_then_resolve(events: Sequence[MessageReceived]) -> list[Intake]:
+            intakes = await read(events)
+            if not await table(engine, "ticket", status="resolved"):
+                await tickets.resolve(ticket["id"], "agent1")
+            return intakes
+
+        store.intake = read_then_resolve  # type: ignore[method-assign]
+        settled = Settled()
+        await worker.process([sms("Vielä yksi kysymys laskustani", "SM2")], settled)
+
+    # Decided again on the new state: the message reopens the just-resolved case, and the
+    # resident is told so with its case number (a hold on the old state would tell nothing).
+    assert settled.positions == [0]
+    (reopened,) = await table(engine, "ticket")
+    assert reopened["status"] == "open"
+    (conversation,) = await table(engine, "conversation")
+    assert conversation["owner"] == "human"
+    replies = [e for e in settled.events if isinstance(e, ReplyRequested)]
+    assert len(replies) == 1 and ticket["case_number"] in replies[0].text
