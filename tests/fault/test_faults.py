@@ -729,6 +729,20 @@ async def check_outcomes(system: System, ledger: Ledger, context: str, stats: Co
     stats.update(
         f"model fallback: {d.llm_fallback}" for d in decisions if d.llm_fallback is not None
     )
+    # A conversation on a person's ticket is the person's: no worker wrote the AI back
+    # over it, and the AI answered nothing in it after the handoff.
+    ai_owned = await rows(
+        engine,
+        "SELECT c.id FROM conversation c JOIN ticket t ON t.conversation_id = c.id "
+        "WHERE t.status IN ('open', 'claimed', 'waiting') AND c.owner <> 'human'",
+    )
+    assert not ai_owned, f"{len(ai_owned)} ticketed conversations owned by the AI\n{context}"
+    after_handoff = await rows(
+        engine,
+        "SELECT m.id FROM message m JOIN ticket t ON t.conversation_id = m.conversation_id "
+        "WHERE m.role = 'ai' AND m.created_at > t.created_at AND t.resolved_at IS NULL",
+    )
+    assert not after_handoff, f"{len(after_handoff)} AI answers after a handoff\n{context}"
     stats["tickets"] = sum(tickets.values())
     stats["conversations with 2+ tickets"] = sum(n > 1 for n in tickets.values())
 
