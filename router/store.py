@@ -416,11 +416,8 @@ class RouterStore:
     ) -> set[str]:
         """Each conversation's state after its outcomes, where its version is still the one
         read at intake; returns the conversations where it was not."""
-        read: dict[str, str | None] = {}
-        last_state: dict[str, ConversationState] = {}
-        for o in outcomes:
-            read[o.intake.conversation.id] = o.intake.conversation.version
-            last_state[o.intake.conversation.id] = o.conversation_after
+        # The state after a conversation's last outcome; it still carries the version read.
+        last_state = {o.intake.conversation.id: o.conversation_after for o in outcomes}
         versions = {cid: new_version() for cid in last_state}
         now = utcnow()
         c = CONVERSATION.c
@@ -439,7 +436,7 @@ class RouterStore:
             [
                 {
                     "b_id": s.id,
-                    "b_read": read[s.id],
+                    "b_read": s.version,
                     "b_owner": s.owner.value,
                     "b_language": s.language,
                     "b_ai_turns": s.ai_turns,
