@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 Settle = Callable[[list[int], list[Event]], Awaitable[None]]
 # When a person of a queue answers, as of a moment (``handoff.hours``); None: unknown.
 QueueAvailability = Callable[[str, datetime], Availability | None]
+# Triage by message id: the assessment or failure, and the milliseconds it took.
+Triaged = dict[str, tuple[Assessment | None, AgentFailure | None, float]]
 # Times one conversation is decided again after someone else changed it meanwhile.
 STALE_RETRIES = 5
 
@@ -166,11 +168,12 @@ class Pipeline:
     async def _conversation(
         self, items: list[tuple[Intake, list[int]]], policy: Policy, settle: Settle
     ) -> None:
+        triaged: Triaged = {}
         for attempt in range(STALE_RETRIES + 1):
             state = items[0][0].conversation
             outcomes = []
             for intake, _ in items:
-                outcome = await self._one(intake, state, policy)
+                outcome = await self._one(intake, state, policy, triaged)
                 state = outcome.conversation_after
                 outcomes.append(outcome)
             try:
@@ -220,7 +223,9 @@ class Pipeline:
         """When a person of ``queue`` answers, as of now (None: not known)."""
         return None if self.availability is None else self.availability(queue, self.clock())
 
-    async def _one(self, intake: Intake, state: ConversationState, policy: Policy) -> Outcome:
+    async def _one(
+        self, intake: Intake, state: ConversationState, policy: Policy, triaged: Triaged
+    ) -> Outcome:
         started = time.perf_counter()
         # A message soon after the case was resolved reopens it: back to the person.
         ticket = intake.open_ticket
@@ -232,10 +237,16 @@ class Pipeline:
         failure: AgentFailure | None = None
         screened_urgent = False
         if state.owner is Owner.AI:
-            assessment, failure = await self._triage(intake, state)
+            # Decided again after a conflict, a message keeps its triage: the model is not
+            # asked (and paid) twice. (The language hint may have moved on meanwhile, from
+            # a message written at the same time: the first triage is as good.)
+            if intake.message_id not in triaged:
+                triage = await self._triage(intake, state)
+                triaged[intake.message_id] = (*triage, (time.perf_counter() - started) * 1000)
+            assessment, failure, latency_ms = triaged[intake.message_id]
         else:
             screened_urgent = is_urgent(intake.event.text)
-        latency_ms = (time.perf_counter() - started) * 1000
+            latency_ms = (time.perf_counter() - started) * 1000
         decision = decide(
             Situation(
                 assessment=assessment,

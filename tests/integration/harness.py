@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from nats.aio.msg import Msg
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agents.base import Assessment, TriageAgent, TriageRequest
 from router.app import RouterWorker, Services, initial_policy
@@ -129,21 +130,25 @@ async def worker(svc: Services, agent: TriageAgent) -> AsyncIterator[WorkerRun]:
             await run.stop()
 
 
-async def count(svc: Services, table: str, **where: Any) -> int:
+def _engine(db: Services | AsyncEngine) -> AsyncEngine:
+    return db if isinstance(db, AsyncEngine) else db.engine
+
+
+async def count(db: Services | AsyncEngine, table: str, **where: Any) -> int:
     t = TABLES[table]
     q = select(func.count()).select_from(t)
     for column, value in where.items():
         q = q.where(t.c[column] == value)
-    async with svc.engine.connect() as conn:
+    async with _engine(db).connect() as conn:
         return int((await conn.execute(q)).scalar_one())
 
 
-async def rows(svc: Services, table: str, **where: Any) -> list[dict[str, Any]]:
+async def rows(db: Services | AsyncEngine, table: str, **where: Any) -> list[dict[str, Any]]:
     t = TABLES[table]
     q = select(t)
     for column, value in where.items():
         q = q.where(t.c[column] == value)
-    async with svc.engine.connect() as conn:
+    async with _engine(db).connect() as conn:
         return [dict(r._mapping) for r in await conn.execute(q)]
 
 

@@ -10,15 +10,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agents.base import Assessment, TriageRequest
 from handoff.queues import default_policy
 from handoff.tickets import TicketService
+from router import phrases
 from router.db import create_engine, create_schema
 from router.events import Address, Channel, Event, MessageReceived, ReplyRequested
 from router.metrics import Metrics
@@ -26,10 +25,12 @@ from router.pipeline import Pipeline
 from router.policy import Policy
 from router.store import Intake, RouterStore
 from tests.integration.harness import (
-    TABLES,
     ScriptedAgent,
+    answering,
+    eventually,
     library_answer,
     make_settings,
+    rows,
     services,
 )
 
@@ -66,12 +67,10 @@ class Settled:
     def __init__(self) -> None:
         self.positions: list[int] = []
         self.events: list[Event] = []
-        self.done = asyncio.Event()
 
     async def __call__(self, positions: list[int], events: list[Event]) -> None:
         self.positions += positions
         self.events += events
-        self.done.set()
 
 
 def gated(gate: asyncio.Event) -> ScriptedAgent:
@@ -82,26 +81,6 @@ def gated(gate: asyncio.Event) -> ScriptedAgent:
         return library_answer(request)
 
     return ScriptedAgent(behave)
-
-
-def answering() -> ScriptedAgent:
-    async def behave(request: TriageRequest) -> Assessment:
-        return library_answer(request)
-
-    return ScriptedAgent(behave)
-
-
-async def table(engine: AsyncEngine, name: str, **where: Any) -> list[dict[str, Any]]:
-    t = TABLES[name]
-    q = select(t).where(*(t.c[k] == v for k, v in where.items()))
-    async with engine.connect() as conn:
-        return [dict(r._mapping) for r in await conn.execute(q)]
-
-
-async def until_called(agent: ScriptedAgent, calls: int = 1) -> None:
-    async with asyncio.timeout(10):
-        while agent.calls < calls:
-            await asyncio.sleep(0.01)
 
 
 async def test_an_answer_decided_before_another_workers_handoff_is_decided_again(
@@ -115,7 +94,7 @@ async def test_an_answer_decided_before_another_workers_handoff_is_decided_again
     # Worker B takes "when is the library open" and its model is slow; meanwhile worker A
     # takes the resident's next message, asking for a person, and hands the case off.
     b = asyncio.create_task(worker_b.process([sms("Milloin kirjasto on auki?", "SM1")], settled_b))
-    await until_called(slow)
+    await eventually(lambda: slow.calls == 1, what="worker B's model asked")
     await worker_a.process([sms("Haluan puhua ihmisen kanssa", "SM2")], settled_a)
     assert settled_a.positions == [0]
     slow_gate.set()
@@ -125,16 +104,43 @@ async def test_an_answer_decided_before_another_workers_handoff_is_decided_again
     # person now owns, and held the message on the ticket instead of answering.
     assert settled_b.positions == [0]
     engine = engines[0]
-    (conversation,) = await table(engine, "conversation")
+    (conversation,) = await rows(engine, "conversation")
     assert conversation["owner"] == "human"
-    (ticket,) = await table(engine, "ticket")
+    (ticket,) = await rows(engine, "ticket")
     assert ticket["status"] == "open" and ticket["reason"] == "asked_for_human"
-    first = (await table(engine, "message", dedup_key="sms:SM1"))[0]
-    (decision,) = await table(engine, "decision", message_id=first["id"])
+    first = (await rows(engine, "message", dedup_key="sms:SM1"))[0]
+    (decision,) = await rows(engine, "decision", message_id=first["id"])
     assert decision["action"] == "hold" and decision["ticket_id"] == ticket["id"]
-    assert await table(engine, "message", role="ai") == []
+    assert await rows(engine, "message", role="ai") == []
     # The second worker's events: the message added to the open case, no AI reply.
     assert [type(e).__name__ for e in settled_b.events] == ["HandoffRequested"]
+
+
+async def test_two_answers_at_once_both_count_and_only_the_first_says_it_is_an_ai(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    slow_gate = asyncio.Event()
+    slow = gated(slow_gate)
+    worker_a, worker_b = pipeline(engines[0], answering()), pipeline(engines[1], slow)
+    settled_b = Settled()
+
+    b = asyncio.create_task(worker_b.process([sms("Milloin kirjasto on auki?", "SM1")], settled_b))
+    await eventually(lambda: slow.calls == 1, what="worker B's model asked")
+    await worker_a.process([sms("Missä kirjasto on?", "SM2")], Settled())
+    slow_gate.set()
+    await asyncio.wait_for(b, 10)
+
+    # B's answer was decided on "nothing said yet": decided again, it counts as the second
+    # AI turn and does not tell the resident a second time that an AI is answering; its
+    # model was asked once all the same.
+    assert settled_b.positions == [0] and slow.calls == 1
+    engine = engines[0]
+    (conversation,) = await rows(engine, "conversation")
+    assert conversation["owner"] == "ai" and conversation["ai_turns"] == 2
+    answers = await rows(engine, "message", role="ai")
+    assert len(answers) == 2
+    disclosure = phrases.disclosure("fi")
+    assert sorted(disclosure in m["text"] for m in answers) == [False, True]
 
 
 async def test_a_hold_decided_while_a_person_resolves_the_case_is_decided_again(
@@ -143,7 +149,7 @@ async def test_a_hold_decided_while_a_person_resolves_the_case_is_decided_again(
     engine = engines[0]
     worker = pipeline(engine, answering())
     await worker.process([sms("Haluan puhua ihmisen kanssa", "SM1")], Settled())
-    (ticket,) = await table(engine, "ticket")
+    (ticket,) = await rows(engine, "ticket")
 
     async with services(make_settings(tmp_path, nats_url, database_url)) as svc:
         tickets = TicketService(svc.engine, svc.publisher)
@@ -154,7 +160,7 @@ async def test_a_hold_decided_while_a_person_resolves_the_case_is_decided_again(
 
         async def read_then_resolve(events: Sequence[MessageReceived]) -> list[Intake]:
             intakes = await read(events)
-            if not await table(engine, "ticket", status="resolved"):
+            if not await rows(engine, "ticket", status="resolved"):
                 await tickets.resolve(ticket["id"], "agent1")
             return intakes
 
@@ -165,9 +171,9 @@ async def test_a_hold_decided_while_a_person_resolves_the_case_is_decided_again(
     # Decided again on the new state: the message reopens the just-resolved case, and the
     # resident is told so with its case number (a hold on the old state would tell nothing).
     assert settled.positions == [0]
-    (reopened,) = await table(engine, "ticket")
+    (reopened,) = await rows(engine, "ticket")
     assert reopened["status"] == "open"
-    (conversation,) = await table(engine, "conversation")
+    (conversation,) = await rows(engine, "conversation")
     assert conversation["owner"] == "human"
     replies = [e for e in settled.events if isinstance(e, ReplyRequested)]
     assert len(replies) == 1 and ticket["case_number"] in replies[0].text
