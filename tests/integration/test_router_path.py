@@ -16,8 +16,10 @@ from router.events import (
     MessageReceived,
     ReplyRequested,
     Role,
+    utcnow,
 )
 from router.subjects import ALL_HANDOFF, reply_requested
+from router.tables import TicketRow
 from tests.integration.harness import (
     ScriptedAgent,
     answering,
@@ -261,6 +263,39 @@ async def test_an_unreadable_event_is_dead_lettered_and_the_rest_flow(
         assert dead["payload"] == '{"not": "an event"}'
         assert "not a valid MessageReceived" in dead["error"]
         assert dead["stream"] == "NEUVONTA_CONVERSATIONS"
+
+
+async def test_a_write_the_database_refuses_is_dead_lettered_not_retried_forever(
+    tmp_path: Path, nats_url: str, database_url: str
+) -> None:
+    async with services(make_settings(tmp_path, nats_url, database_url)) as svc:
+        async with worker(svc, answering()):
+            await svc.publisher.publish(sms("Milloin kirjasto on auki?", "SM1"))
+            await eventually(lambda: _count_is(svc, "decision", 1), what="the first answer")
+            # A ticket put in by hand, past the router: the conversation's handoff can
+            # never be written (one active ticket per conversation). Waiting would not
+            # help, so people must see the message in the dead letters.
+            (conversation,) = await rows(svc, "conversation")
+            async with svc.engine.begin() as conn:
+                await conn.execute(
+                    TicketRow.__table__.insert().values(  # type: ignore[attr-defined]
+                        case_number="NV-HAND-MADE",
+                        conversation_id=conversation["id"],
+                        queue="general",
+                        status="open",
+                        reason="asked_for_human",
+                        sources=[],
+                        created_at=utcnow(),
+                        updated_at=utcnow(),
+                    )
+                )
+            await svc.publisher.publish(sms("Haluan puhua ihmisen kanssa", "SM2"))
+            await eventually(
+                lambda: _count_is(svc, "dead_letter", 1), timeout=20, what="a dead letter"
+            )
+        (dead,) = await rows(svc, "dead_letter")
+        assert "processing failed repeatedly" in dead["error"]
+        assert "ihmisen kanssa" in dead["payload"]
 
 
 async def test_a_batch_of_many_conversations_gets_one_reply_each(
