@@ -73,32 +73,36 @@ class Settled:
         self.events += events
 
 
-def gated(gate: asyncio.Event) -> ScriptedAgent:
-    """Answers, but only once ``gate`` is set (a slow model)."""
+async def b_decides_while_a_commits(
+    engines: tuple[AsyncEngine, AsyncEngine], b_text: str, a_text: str
+) -> tuple[ScriptedAgent, Settled]:
+    """Worker B takes ``b_text`` and its model is slow; meanwhile worker A takes the
+    resident's next message, ``a_text``, and commits first. B's model and settle calls."""
+    gate = asyncio.Event()
 
-    async def behave(request: TriageRequest) -> Assessment:
+    async def slow_answer(request: TriageRequest) -> Assessment:
         await gate.wait()
         return library_answer(request)
 
-    return ScriptedAgent(behave)
+    slow = ScriptedAgent(slow_answer)
+    worker_a, worker_b = pipeline(engines[0], answering()), pipeline(engines[1], slow)
+    settled_a, settled_b = Settled(), Settled()
+    b = asyncio.create_task(worker_b.process([sms(b_text, "SM1")], settled_b))
+    await eventually(lambda: slow.calls == 1, what="worker B's model asked")
+    await worker_a.process([sms(a_text, "SM2")], settled_a)
+    assert settled_a.positions == [0]
+    gate.set()
+    await asyncio.wait_for(b, 10)
+    return slow, settled_b
 
 
 async def test_an_answer_decided_before_another_workers_handoff_is_decided_again(
     engines: tuple[AsyncEngine, AsyncEngine],
 ) -> None:
-    slow_gate = asyncio.Event()
-    slow = gated(slow_gate)
-    worker_a, worker_b = pipeline(engines[0], answering()), pipeline(engines[1], slow)
-    settled_a, settled_b = Settled(), Settled()
-
-    # Worker B takes "when is the library open" and its model is slow; meanwhile worker A
-    # takes the resident's next message, asking for a person, and hands the case off.
-    b = asyncio.create_task(worker_b.process([sms("Milloin kirjasto on auki?", "SM1")], settled_b))
-    await eventually(lambda: slow.calls == 1, what="worker B's model asked")
-    await worker_a.process([sms("Haluan puhua ihmisen kanssa", "SM2")], settled_a)
-    assert settled_a.positions == [0]
-    slow_gate.set()
-    await asyncio.wait_for(b, 10)
+    # B's model is slow on "when is the library open"; A hands the next message off.
+    _, settled_b = await b_decides_while_a_commits(
+        engines, "Milloin kirjasto on auki?", "Haluan puhua ihmisen kanssa"
+    )
 
     # B decided on "the AI owns this" and lost the race: it decided again, on the case a
     # person now owns, and held the message on the ticket instead of answering.
@@ -119,16 +123,9 @@ async def test_an_answer_decided_before_another_workers_handoff_is_decided_again
 async def test_two_answers_at_once_both_count_and_only_the_first_says_it_is_an_ai(
     engines: tuple[AsyncEngine, AsyncEngine],
 ) -> None:
-    slow_gate = asyncio.Event()
-    slow = gated(slow_gate)
-    worker_a, worker_b = pipeline(engines[0], answering()), pipeline(engines[1], slow)
-    settled_b = Settled()
-
-    b = asyncio.create_task(worker_b.process([sms("Milloin kirjasto on auki?", "SM1")], settled_b))
-    await eventually(lambda: slow.calls == 1, what="worker B's model asked")
-    await worker_a.process([sms("Missä kirjasto on?", "SM2")], Settled())
-    slow_gate.set()
-    await asyncio.wait_for(b, 10)
+    slow, settled_b = await b_decides_while_a_commits(
+        engines, "Milloin kirjasto on auki?", "Missä kirjasto on?"
+    )
 
     # B's answer was decided on "nothing said yet": decided again, it counts as the second
     # AI turn and does not tell the resident a second time that an AI is answering; its
