@@ -12,13 +12,16 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
 from agents.base import Assessment, TriageAgent, TriageRequest
-from agents.retrieval import Calibration
 from router.decide import Action, Decision, Situation, decide
 from router.policy import Policy
+
+if TYPE_CHECKING:  # retrieval imports scikit-learn: the web side loads this module too
+    from agents.retrieval import Calibration
 
 
 class Question(BaseModel):
@@ -258,6 +261,8 @@ def fit_calibration(
     """
     import numpy as np
     from sklearn.linear_model import LogisticRegression
+
+    from agents.retrieval import Calibration
 
     x = np.array([[f.get(k, 0.0) for k in features] for f, _ in fit_rows])
     y = np.array([int(ok) for _, ok in fit_rows])

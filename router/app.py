@@ -1,4 +1,4 @@
-"""App factories: the shared services, the web app (gateway + console), and the router worker.
+"""App factories: the shared services and the router worker (the web side: ``router.web``).
 
 Nothing here lives at module level: every process builds its own from ``Settings``.
 """
@@ -6,53 +6,35 @@ Nothing here lives at module level: every process builds its own from ``Settings
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 from faststream.nats import NatsBroker
-from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.errors import Error as NatsError
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agents.base import Document, TriageAgent
 from agents.knowledge.store import KnowledgeStore, read_docs_jsonl
-from channels.gateway import ChannelGateway
-from channels.inbox import Inbox
-from channels.ratelimit import RateLimits
-from channels.web.api import STATIC as CHAT_STATIC
-from channels.web.api import chat_router, reply_to_hub
 from channels.web.hub import Hub
-from handoff.admin.api import admin_router
-from handoff.admin.insights import EVAL_QUESTIONS, Facts, eval_source
-from handoff.auth import StaffAuth
-from handoff.console.api import CONSOLE_TOPIC, console_router
-from handoff.labels import LabelStore
-from handoff.labels_api import labels_router
 from handoff.policy_store import LivePolicy, PolicyStore
 from handoff.queues import DEFAULT_QUEUES, Queue, default_policy, queue_availability, queues_for
-from handoff.staff import SessionPolicy, StaffStore
-from handoff.tickets import TicketService
 from router import subjects
 from router.bus import (
     ConsumerSpec,
     EventPublisher,
     config_bucket,
     ensure_streams,
+    patiently,
     run_batches,
 )
-from router.conversations import Conversations
 from router.db import create_engine, create_schema, insert_many_ignore
-from router.events import Channel, DeadLettered, ReplyRequested, utcnow
+from router.events import DeadLettered, utcnow
 from router.metrics import Metrics
-from router.ops import kb_router, ops_router
+from router.ops import ops_router
 from router.pipeline import Pipeline
 from router.policy import Policy
 from router.settings import Settings, nats_servers
@@ -61,9 +43,6 @@ from router.tables import DeadLetterRow
 from router.worker import InboundHandler
 
 log = logging.getLogger(__name__)
-
-# Seconds a starting process waits for JetStream to answer.
-STARTUP_PATIENCE = 60.0
 
 
 @dataclass
@@ -113,18 +92,13 @@ class Services:
         included before this."""
         await self.broker.connect()
         js = self.broker.connection.jetstream()
-        # A cluster electing leaders (a node just lost) answers with timeouts for seconds.
-        deadline = time.monotonic() + STARTUP_PATIENCE
-        while True:
-            try:
-                await ensure_streams(js, self.settings.jetstream_replicas)
-                await config_bucket(js, self.settings.jetstream_replicas)
-                break
-            except (NatsError, TimeoutError) as e:
-                if time.monotonic() > deadline:
-                    raise
-                log.warning("JetStream not ready (%s); trying again", type(e).__name__)
-                await asyncio.sleep(1.0)
+        replicas = self.settings.jetstream_replicas
+
+        async def setup() -> None:
+            await ensure_streams(js, replicas)
+            await config_bucket(js, replicas)
+
+        await patiently("the streams", setup)
         await create_schema(self.engine)
         await self.broker.start()
 
@@ -134,39 +108,6 @@ class Services:
         except Exception:  # a lost connection has nothing left to drain
             log.warning("NATS connection closed uncleanly", exc_info=True)
         await self.engine.dispose()
-
-
-async def subscribe_browsers(nc: NatsClient, hub: Hub) -> None:
-    """Live updates for the browsers connected to this process (every process gets all).
-
-    Plain core-NATS callbacks, no FastStream handler: every reply of every conversation
-    passes through every web process, and usually no browser of it is connected here, so
-    the common case must cost one check. Never replying also keeps clear of the stream's
-    acknowledgement to the JetStream publisher.
-    """
-
-    async def web_reply(msg: Msg) -> None:
-        if hub.idle:
-            return
-        try:
-            reply = ReplyRequested.from_json(msg.data)
-        except ValidationError:
-            log.warning("unreadable web reply event on %s", msg.subject)
-            return
-        reply_to_hub(hub, reply)
-
-    async def ticket_event(msg: Msg) -> None:
-        if not hub.listeners(CONSOLE_TOPIC):
-            return
-        try:
-            body = json.loads(msg.data)
-        except ValueError:
-            log.warning("unreadable ticket event on %s", msg.subject)
-            return
-        hub.publish(CONSOLE_TOPIC, body)
-
-    await nc.subscribe(subjects.reply_requested(Channel.WEB), cb=web_reply)
-    await nc.subscribe(subjects.ALL_HANDOFF, cb=ticket_event)
 
 
 class DeadLetterKeeper:
@@ -214,17 +155,6 @@ class DeadLetterKeeper:
         await asyncio.gather(*(m.ack() for m in msgs))
 
 
-def staff_store(services: Services) -> StaffStore:
-    s = services.settings
-    return StaffStore(
-        services.engine,
-        SessionPolicy(
-            idle=timedelta(hours=s.session_idle_hours),
-            lifetime=timedelta(hours=s.session_max_hours),
-        ),
-    )
-
-
 def policy_store(services: Services, base: Policy | None = None) -> PolicyStore:
     """The handoff thresholds in the database and the NATS KV entry the workers watch,
     laid over ``base`` (the configured policy unless given)."""
@@ -238,38 +168,6 @@ def policy_store(services: Services, base: Policy | None = None) -> PolicyStore:
     )
 
 
-def create_web_app(
-    services: Services,
-    channels: ChannelGateway | None = None,
-    *,
-    residents: bool = True,
-    staff: bool = True,
-) -> FastAPI:
-    """The web app: the resident side (web chat, knowledge-base pages, and the webhooks of
-    ``channels``), the staff side (console, admin, their API), or both; health and metrics
-    in each."""
-    app = FastAPI(
-        title="Neuvonta",
-        summary="Multi-channel customer service with a grounded AI and human handoff",
-        docs_url="/api/docs",
-        redoc_url=None,
-        openapi_url="/api/openapi.json",
-    )
-    if residents:
-        _resident_side(app, services, channels)
-    refresh_overdue = _staff_side(app, services) if staff else None
-    app.include_router(
-        ops_router(
-            engine=services.engine,
-            nats_connected=services.nats_connected,
-            metrics=services.metrics,
-            before_scrape=refresh_overdue,
-        )
-    )
-    app.mount("/static", StaticFiles(directory=CHAT_STATIC), name="static")
-    return app
-
-
 def create_ops_app(services: Services) -> FastAPI:
     """Health and metrics alone: what a router worker serves (NEUVONTA_WORKER_HTTP_PORT)."""
     app = FastAPI(title="Neuvonta worker", docs_url=None, redoc_url=None, openapi_url=None)
@@ -281,76 +179,6 @@ def create_ops_app(services: Services) -> FastAPI:
         )
     )
     return app
-
-
-def _resident_side(app: FastAPI, services: Services, channels: ChannelGateway | None) -> None:
-    app.include_router(
-        chat_router(
-            conversations=Conversations(services.engine),
-            publisher=services.publisher,
-            hub=services.hub,
-            metrics=services.metrics,
-            max_chars=services.settings.max_message_chars,
-            # One set of limits for the process: the channels' inbox holds it when it runs here.
-            limits=channels.inbox.limits
-            if channels is not None
-            else RateLimits.from_settings(services.settings),
-        )
-    )
-    app.include_router(kb_router(engine=services.engine))
-    if channels is not None:
-        channels.mount(app)
-
-
-def _staff_side(app: FastAPI, services: Services) -> Callable[[], Awaitable[None]]:
-    """The console and admin; returns what refreshes the overdue gauge before a scrape."""
-    s = services.settings
-    auth = StaffAuth(staff_store(services), queues=services.queues, public_url=s.public_url)
-    app.include_router(auth.router())
-    tickets = TicketService(services.engine, services.publisher, queues=services.queues)
-    app.include_router(
-        console_router(
-            tickets=tickets,
-            queues=services.queues,
-            hub=services.hub,
-            current_user=auth.current_user,
-            still_signed_in=auth.still_signed_in,
-        )
-    )
-    app.include_router(
-        labels_router(
-            tickets=tickets, labels=LabelStore(services.engine), current_user=auth.current_user
-        )
-    )
-    thresholds = policy_store(services)
-    app.include_router(
-        admin_router(
-            store=thresholds,
-            current_user=auth.current_user,
-            facts=Facts(services.engine),
-            eval_samples=eval_source(
-                s.data_dir / EVAL_QUESTIONS, lambda: eval_agent(services), thresholds.base
-            ),
-        )
-    )
-
-    async def refresh_overdue() -> None:
-        services.metrics.set_overdue(
-            await tickets.overdue_counts(), (q.name for q in services.queues)
-        )
-
-    return refresh_overdue
-
-
-def channel_gateway(services: Services) -> ChannelGateway:
-    """The provider channels this process runs (those with credentials)."""
-    inbox = Inbox(
-        services.engine,
-        services.publisher,
-        services.metrics,
-        RateLimits.from_settings(services.settings),
-    )
-    return ChannelGateway.create(services.settings, inbox)
 
 
 async def load_knowledge(services: Services) -> list[Document]:
@@ -413,12 +241,6 @@ async def shutdown_agent(agent: TriageAgent) -> None:
         except Exception:
             log.warning("closing the %s agent failed", agent.name, exc_info=True)
     await asyncio.to_thread(close_agent, agent)
-
-
-async def eval_agent(services: Services) -> TriageAgent:
-    """A fresh agent over the system's knowledge base, as the workers build theirs, for the
-    what-if's evaluation questions (the web process has no worker's agent to borrow)."""
-    return build_agent(services.settings, await load_knowledge(services))
 
 
 class RouterWorker:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import (
@@ -32,7 +35,32 @@ from router.subjects import STREAM_SUBJECTS, Stream, msg_id_for, subject_for
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 DAY = 24 * 3600.0
+
+# Seconds a starting process waits for JetStream to answer.
+STARTUP_PATIENCE = 60.0
+
+
+async def patiently(
+    what: str,
+    attempt: Callable[[], Awaitable[T]],
+    patience: float = STARTUP_PATIENCE,
+    pause: float = 1.0,
+) -> T:
+    """``attempt()`` until JetStream answers: a cluster electing leaders (just started,
+    or a node just lost) answers API requests with timeouts or 503s for seconds."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return await attempt()
+        except (NatsError, TimeoutError) as e:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("JetStream not ready for %s (%s); trying again", what, type(e).__name__)
+            await asyncio.sleep(pause)
+
 
 _RETENTION: dict[Stream, float] = {
     Stream.CONVERSATIONS: 14 * DAY,
@@ -196,8 +224,11 @@ async def run_batches(
     ready: asyncio.Event | None = None,
 ) -> None:
     """Consume until ``stopping`` is set; the batch in hand is always finished first."""
-    sub = await js.pull_subscribe(
-        spec.subject, durable=spec.durable, stream=spec.stream.value, config=spec.config()
+    sub = await patiently(
+        f"consumer {spec.durable}",
+        lambda: js.pull_subscribe(
+            spec.subject, durable=spec.durable, stream=spec.stream.value, config=spec.config()
+        ),
     )
     if ready is not None:
         ready.set()

@@ -14,32 +14,28 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
-from channels.gateway import ChannelGateway
-from handoff.auth import decoy_hash, ensure_demo_user
 from handoff.queue_config import QueueConfigError
-from handoff.retention import run_retention
 from router import subjects
 from router.app import (
     RouterWorker,
     Services,
     build_agent,
-    channel_gateway,
     create_ops_app,
-    create_web_app,
     initial_policy,
     load_knowledge,
     shutdown_agent,
-    staff_store,
-    subscribe_browsers,
 )
 from router.embedded import EmbeddedNats
 from router.metrics import Metrics, fresh_workers_dir
 from router.processes import WorkerProcesses
 from router.settings import Settings
+
+if TYPE_CHECKING:
+    from channels.gateway import ChannelGateway
 
 log = logging.getLogger("neuvonta")
 
@@ -194,14 +190,11 @@ async def run(settings: Settings, parts: Parts = Parts()) -> None:
     housekeeping: asyncio.Task[None] | None = None
     try:
         await services.start()
-        if web:
-            await subscribe_browsers(services.broker.connection, services.hub)
         if worker and not in_process:
             children = WorkerProcesses(
                 settings, nats_url, settings.worker_processes, metrics_dir=metrics_dir
             )
             children.start()
-            await _wait_for_workers(services, stop)
         if in_process:
             docs = await load_knowledge(services)
             t0 = time.monotonic()
@@ -216,6 +209,12 @@ async def run(settings: Settings, parts: Parts = Parts()) -> None:
             tasks.append(asyncio.create_task(router_worker.run(), name="router"))
             await asyncio.wait_for(router_worker.ready.wait(), timeout=30)
         if web and sock is not None:
+            # Only here: a worker alone never loads the web side (about a second of imports).
+            from handoff.auth import decoy_hash, ensure_demo_user
+            from handoff.retention import run_retention
+            from router.web import channel_gateway, create_web_app, staff_store, subscribe_browsers
+
+            await subscribe_browsers(services.broker.connection, services.hub)
             password = None
             if parts.staff:
                 password = await ensure_demo_user(
@@ -234,6 +233,10 @@ async def run(settings: Settings, parts: Parts = Parts()) -> None:
                 gateway = channel_gateway(services)
                 gateway.start(services.broker.connection.jetstream(), stop)
             app = create_web_app(services, gateway, residents=parts.residents, staff=parts.staff)
+            # The web side got ready while the child workers started; the banner waits for
+            # them, so that a resident's first message gets its answer at once.
+            if children is not None:
+                await _wait_for_workers(services, stop)
             server = await _serve_http(app, sock, tasks, "web")
             host, port = sock.getsockname()[:2]
             url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104

@@ -20,7 +20,8 @@ from handoff.admin.insights import EVAL_QUESTIONS, EvalSamples, Facts
 from handoff.auth import NOT_SIGNED_IN, StaffAuth, hash_password
 from handoff.gaps import CSV_HEADER
 from handoff.queues import DEFAULT_QUEUES
-from router.app import Services, create_web_app, policy_store, staff_store
+from router.app import Services, policy_store
+from router.web import create_web_app, staff_store
 from router.events import Address, Channel, MessageReceived
 from tests.integration.harness import (
     LIBRARY,

@@ -19,7 +19,8 @@ from handoff.auth import BAD_CSRF, NOT_SIGNED_IN, hash_password
 from handoff.policy_store import KEY, PolicyStore, StaleVersion
 from handoff.queues import DEFAULT_QUEUES
 from handoff.thresholds import Thresholds, ThresholdState
-from router.app import Services, create_web_app, initial_policy, policy_store, staff_store
+from router.app import Services, initial_policy, policy_store
+from router.web import create_web_app, staff_store
 from router.bus import config_bucket
 from router.events import Address, Channel, MessageReceived
 from tests.integration.harness import (

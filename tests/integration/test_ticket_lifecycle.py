@@ -19,7 +19,8 @@ from nats.aio.msg import Msg
 from handoff.auth import hash_password
 from handoff.console.api import FORBIDDEN, NOT_YOUR_QUEUE
 from handoff.tickets import TICKET, TicketService
-from router.app import RouterWorker, Services, create_web_app, initial_policy, staff_store
+from router.app import RouterWorker, Services, initial_policy
+from router.web import create_web_app, staff_store
 from router.events import Address, Channel, MessageReceived, ReplyRequested, utcnow
 from router.subjects import reply_requested
 from tests.integration.harness import (
