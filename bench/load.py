@@ -370,7 +370,7 @@ async def drive(
     return run, deltas
 
 
-def report_closed(run: Run, bare: float) -> dict[str, float]:
+def report_closed(run: Run, bare: float) -> dict[str, Any]:
     lat = run.latencies_ms()
     first, last_accept, last_reply = run.span()
     accepted_rate = len(run.accepted) / max(1e-9, last_accept - first)
@@ -384,6 +384,8 @@ def report_closed(run: Run, bare: float) -> dict[str, float]:
         "latency_ms_p99": percentile(lat, 0.99),
         "bare_faststream_msgs_per_s": bare,
         "ratio_to_bare": answered_rate / bare,
+        "cpu_ms_per_message": {k: round(v, 3) for k, v in sorted(run.cpu_ms.items())},
+        "cpu_share_of_cores": round(run.cpu_share, 3),
     }
 
 
@@ -489,18 +491,28 @@ Full path, no-op agent ({t["messages"]:.0f} messages, {args.concurrency} in flig
   accept → reply      p50 {t["latency_ms_p50"]:.1f} ms   p99 {t["latency_ms_p99"]:.1f} ms
   bare FastStream     {t["bare_faststream_msgs_per_s"]:8.0f} msgs/s (consume + publish, same run)
   ratio               {t["ratio_to_bare"]:8.2f}  (answered / bare)
+  CPU a message       {cpu_line(t, digits=2)}
   errors              {t["errors"]:.0f}""")
     if r := results.get("latency_offline_agent"):
         share = 100 * r["agent_share"]
-        cpu = ", ".join(f"{k} {v:.1f}" for k, v in r["cpu_ms_per_message"].items() if v >= 0.05)
+        cpu = cpu_line(r)
         print(f"""
 {args.agent.capitalize()} agent at {args.rate:g} msgs/s for {args.seconds:g} s, \
 {args.workers} worker(s) ({r["messages"]:.0f} messages)
   accept → reply      p50 {r["latency_ms_p50"]:.1f} ms   p99 {r["latency_ms_p99"]:.1f} ms
   agent per message   {r["agent_ms_mean"]:.1f} ms mean ({share:.0f} % of the time to reply)
   p99 by second       {" ".join(str(v) for v in r["p99_ms_by_second"])} ms
-  CPU a message       {cpu} ms ({100 * r["cpu_share_of_cores"]:.0f} % of {CORES} cores)
+  CPU a message       {cpu}
   errors              {r["errors"]:.0f}""")
+
+
+def cpu_line(report: dict[str, Any], digits: int = 1) -> str:
+    """CPU milliseconds a message by process role, and how busy the cores were."""
+    least = 0.5 * 10**-digits
+    by_role = ", ".join(
+        f"{k} {v:.{digits}f}" for k, v in report["cpu_ms_per_message"].items() if v >= least
+    )
+    return f"{by_role} ms ({100 * report['cpu_share_of_cores']:.0f} % of {CORES} cores)"
 
 
 if __name__ == "__main__":

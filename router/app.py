@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from faststream.nats import NatsBroker
 from nats.aio.msg import Msg
 from pydantic import ValidationError
@@ -43,6 +44,10 @@ from router.tables import DeadLetterRow
 from router.worker import InboundHandler
 
 log = logging.getLogger(__name__)
+
+# FastAPI's native OpenTelemetry looks up the global providers on every request; the
+# figures are on /metrics (Prometheus) instead.
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 @dataclass
@@ -170,7 +175,13 @@ def policy_store(services: Services, base: Policy | None = None) -> PolicyStore:
 
 def create_ops_app(services: Services) -> FastAPI:
     """Health and metrics alone: what a router worker serves (NEUVONTA_WORKER_HTTP_PORT)."""
-    app = FastAPI(title="Neuvonta worker", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="Neuvonta worker",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        telemetry=NO_TELEMETRY,
+    )
     app.include_router(
         ops_router(
             engine=services.engine,

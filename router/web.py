@@ -34,7 +34,7 @@ from handoff.labels_api import labels_router
 from handoff.staff import SessionPolicy, StaffStore
 from handoff.tickets import TicketService
 from router import subjects
-from router.app import Services, build_agent, load_knowledge, policy_store
+from router.app import NO_TELEMETRY, Services, build_agent, load_knowledge, policy_store
 from router.conversations import Conversations
 from router.events import Channel, ReplyRequested
 from router.ops import kb_router, ops_router
@@ -102,6 +102,7 @@ def create_web_app(
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        telemetry=NO_TELEMETRY,
     )
     if residents:
         _resident_side(app, services, channels)

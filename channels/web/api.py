@@ -155,8 +155,9 @@ def chat_router(
     )
     sessions = SessionCache(conversations)
 
-    def limit_ip(request: Request) -> None:
-        """Before the body is validated: a flood of bad requests counts too."""
+    async def limit_ip(request: Request) -> None:
+        """Before the body is validated: a flood of bad requests counts too. (Async: FastAPI
+        runs a plain ``def`` dependency in a worker thread, a hop per request.)"""
         host = request.client.host if request.client else None
         verdict = limits.ip(host)
         if not verdict.allowed:
