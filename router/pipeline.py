@@ -210,7 +210,9 @@ class Pipeline:
             language_hint=state.language,
         )
         try:
-            return await asyncio.wait_for(self.agent.triage(request), self.agent_timeout), None
+            # asyncio.timeout, not wait_for: no extra task a message.
+            async with asyncio.timeout(self.agent_timeout):
+                return await self.agent.triage(request), None
         except TimeoutError:
             log.warning("triage timed out for message %s", intake.message_id)
             return None, AgentFailure.TIMEOUT
