@@ -17,6 +17,7 @@ import json
 import multiprocessing
 import os
 import re
+import secrets
 import signal
 import statistics
 import subprocess
@@ -138,11 +139,12 @@ def fresh_postgres(server_url: str) -> tuple[str, Callable[[], None]]:
 class Server:
     def __init__(self, agent: str, workers: int = 1, database: str | None = None) -> None:
         self.tmp = tempfile.TemporaryDirectory(prefix="neuvonta-bench-")
+        self.postgres = database is not None
         data = Path(self.tmp.name) / "var"
         env = {
             **os.environ,
             "NEUVONTA_LOG_LEVEL": "WARNING",
-            "NEUVONTA_CONSOLE_PASSWORD": "x",
+            "NEUVONTA_CONSOLE_PASSWORD": secrets.token_urlsafe(16),
             # One load generator is one client address: no abuse limits here.
             "NEUVONTA_RATE_LIMIT_IP": "0",
             "NEUVONTA_RATE_LIMIT_SENDER": "0",
@@ -227,6 +229,15 @@ def _proc_stat(pid: str) -> tuple[int, float] | None:
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def _command(pid: int) -> str:
+    """The process's name as it shows itself (PostgreSQL rewrites its command line)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().decode(errors="replace").split("\0")[0]
+    except OSError:
+        return ""
+
+
 def _role(pid: int) -> str:
     """What a process of the run is, from its command line."""
     if pid == os.getpid():
@@ -248,14 +259,19 @@ def _role(pid: int) -> str:
     return Path(argv[0]).name
 
 
-def cpu_by_process() -> dict[int, tuple[str, float]]:
+def cpu_by_process(postgres: bool = False) -> dict[int, tuple[str, float]]:
     """CPU seconds so far of this process and all its descendants (the server, its workers
-    and NATS, the reply listener): pid → (role, seconds). Linux /proc only."""
+    and NATS, the reply listener), and with ``postgres`` every PostgreSQL process of the
+    machine (the benchmark runs alone): pid → (role, seconds). Linux /proc only."""
     stats = {int(p): st for p in os.listdir("/proc") if p.isdigit() and (st := _proc_stat(p))}
+    out: dict[int, tuple[str, float]] = {}
+    if postgres:
+        for pid, (_, seconds) in stats.items():
+            if Path(_command(pid).split(" ")[0].rstrip(":")).name == "postgres":
+                out[pid] = ("PostgreSQL", seconds)
     children: dict[int, list[int]] = {}
     for pid, (parent, _) in stats.items():
         children.setdefault(parent, []).append(pid)
-    out: dict[int, tuple[str, float]] = {}
     todo = [os.getpid()]
     while todo:
         pid = todo.pop()
@@ -325,7 +341,7 @@ async def drive(
             n = min(concurrency, sessions - len(sids))
             sids.extend(await asyncio.gather(*(new_session() for _ in range(n))))
         before = await metric_sums(http, server.url)
-        cpu_before, started = cpu_by_process(), time.monotonic()
+        cpu_before, started = cpu_by_process(server.postgres), time.monotonic()
 
         async def post(i: int) -> None:
             body = {"text": QUESTIONS[i % len(QUESTIONS)]}
@@ -356,7 +372,7 @@ async def drive(
                 tasks.append(asyncio.create_task(post(i)))
             await asyncio.gather(*tasks)
         accepted, replied = await asyncio.to_thread(results.get, True, 180)
-        cpu_after, elapsed = cpu_by_process(), time.monotonic() - started
+        cpu_after, elapsed = cpu_by_process(server.postgres), time.monotonic() - started
         listener.join()
         after = await metric_sums(http, server.url)
     run.accepted = {m: t for m, t in accepted.items() if m in posted}

@@ -16,6 +16,7 @@ from fastapi.telemetry import TelemetryConfig
 from faststream.nats import NatsBroker
 from nats.aio.msg import Msg
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agents.base import Document, TriageAgent
@@ -193,13 +194,24 @@ def create_ops_app(services: Services) -> FastAPI:
 
 
 async def load_knowledge(services: Services) -> list[Document]:
-    """The knowledge base; on the very first start, seeded from the configured files."""
+    """The knowledge base; on the very first start, seeded from the configured files.
+
+    Workers starting together on an empty database all try to seed it: the files go in
+    one transaction, and whoever loses the race reads what the winner wrote.
+    """
     kb = KnowledgeStore(services.engine)
-    if await kb.count() == 0:
-        for path in services.settings.kb_seed:
-            docs = read_docs_jsonl(path.read_text(encoding="utf-8").splitlines())
+    if await kb.count() == 0 and services.settings.kb_seed:
+        seed = services.settings.kb_seed
+        docs = [d for path in seed for d in read_docs_jsonl(path.read_text("utf-8").splitlines())]
+        try:
             added, _ = await kb.upsert(docs)
-            log.info("knowledge base seeded with %d documents from %s", added, path.name)
+        except (IntegrityError, OperationalError):
+            if await kb.count() == 0:
+                raise
+            log.info("knowledge base seeded by another process meanwhile")
+        else:
+            names = ", ".join(p.name for p in seed)
+            log.info("knowledge base seeded with %d documents from %s", added, names)
     return await kb.all()
 
 
