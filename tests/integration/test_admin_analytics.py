@@ -21,8 +21,8 @@ from handoff.auth import NOT_SIGNED_IN, StaffAuth, hash_password
 from handoff.gaps import CSV_HEADER
 from handoff.queues import DEFAULT_QUEUES
 from router.app import Services, policy_store
-from router.web import create_web_app, staff_store
 from router.events import Address, Channel, MessageReceived
+from router.web import create_web_app, staff_store
 from tests.integration.harness import (
     LIBRARY,
     ScriptedAgent,

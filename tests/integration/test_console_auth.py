@@ -25,8 +25,8 @@ from handoff.auth import (
     token_hash,
 )
 from handoff.staff import SESSION, USER, StaffStore
-from router.web import create_web_app, staff_store
 from router.events import utcnow
+from router.web import create_web_app, staff_store
 from tests.integration.harness import make_settings, services
 from tests.integration.staff_helpers import Console, add_ticket, client, sign_in
 

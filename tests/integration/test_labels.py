@@ -15,8 +15,8 @@ from handoff.auth import BAD_CSRF, NOT_SIGNED_IN, hash_password
 from handoff.console.api import FORBIDDEN, NOT_FOUND
 from handoff.labels import LABEL, LabelStore
 from router.app import Services
-from router.web import create_web_app, staff_store
 from router.events import Address, Channel, MessageReceived
+from router.web import create_web_app, staff_store
 from tests.integration.harness import (
     ScriptedAgent,
     count,

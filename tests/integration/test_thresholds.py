@@ -20,9 +20,9 @@ from handoff.policy_store import KEY, PolicyStore, StaleVersion
 from handoff.queues import DEFAULT_QUEUES
 from handoff.thresholds import Thresholds, ThresholdState
 from router.app import Services, initial_policy, policy_store
-from router.web import create_web_app, staff_store
 from router.bus import config_bucket
 from router.events import Address, Channel, MessageReceived
+from router.web import create_web_app, staff_store
 from tests.integration.harness import (
     ScriptedAgent,
     WorkerRun,

@@ -20,9 +20,9 @@ from handoff.auth import hash_password
 from handoff.console.api import FORBIDDEN, NOT_YOUR_QUEUE
 from handoff.tickets import TICKET, TicketService
 from router.app import RouterWorker, Services, initial_policy
-from router.web import create_web_app, staff_store
 from router.events import Address, Channel, MessageReceived, ReplyRequested, utcnow
 from router.subjects import reply_requested
+from router.web import create_web_app, staff_store
 from tests.integration.harness import (
     answering,
     collect,

@@ -16,8 +16,8 @@ from agents.base import TriageAgent
 from channels.gateway import ChannelGateway
 from handoff.auth import hash_password
 from router.app import Services
-from router.web import channel_gateway, create_web_app, staff_store
 from router.settings import Settings
+from router.web import channel_gateway, create_web_app, staff_store
 from tests.integration.harness import rows, services, worker
 from tests.integration.staff_helpers import client, sign_in
 
