@@ -14,15 +14,16 @@ class NoopAgent:
 
     def __init__(self, docs: list[Document]) -> None:
         doc = docs[0] if docs else Document(id="noop", title={"en": "Benchmark"}, text={})
-        self._source = SourceRef(doc_id=doc.id, title=doc.title_in("en"), url=doc.url)
-
-    async def triage(self, request: TriageRequest) -> Assessment:
-        return Assessment(
+        # Made once (assessments are immutable): the benchmark measures the path, not this.
+        self._assessment = Assessment(
             language="en",
             reply_language="en",
             answer="Benchmark answer.",
             answer_language="en",
-            sources=(self._source,),
+            sources=(SourceRef(doc_id=doc.id, title=doc.title_in("en"), url=doc.url),),
             confidence=1.0,
             reason="noop benchmark agent",
         )
+
+    async def triage(self, request: TriageRequest) -> Assessment:
+        return self._assessment
