@@ -2,9 +2,12 @@
 
     open ──claim──▶ claimed ──reply──▶ waiting (for the resident) ──resident writes──▶ open
       └──────────────reply─────────────▲   any of the three ──resolve──▶ resolved ──reopen──▶ open
+                                                           resolved ──resident writes──▶ open
 
 A transfer puts a ticket in another queue as open and unclaimed; a note changes nothing but
-the timeline. ``handoff.tickets`` applies these inside a database transaction.
+the timeline. ``handoff.tickets`` applies these inside a database transaction, and the
+router's store the resident's messages (a resolved ticket only within
+``RouterStore.reopen_within`` of its resolution; later the AI answers a new case).
 """
 
 from __future__ import annotations
@@ -62,8 +65,10 @@ def apply(
     if action is Action.NOTE:
         return Change(status, owner)
     if action is Action.RESIDENT_MESSAGE:
-        # The resident answered: back to the list of tickets waiting for a person.
-        return Change(Status.OPEN if status is Status.WAITING else status, owner)
+        # The resident answered, or wrote again about a resolved case: back to the list of
+        # tickets waiting for a person.
+        moved = status in (Status.WAITING, Status.RESOLVED)
+        return Change(Status.OPEN if moved else status, owner)
     if action is Action.REOPEN:
         if status is not Status.RESOLVED:
             raise NotAllowed("Only a resolved ticket can be reopened.")

@@ -16,6 +16,8 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from agents.base import Assessment
+from handoff.transitions import Action as TicketAction
+from handoff.transitions import Status, apply
 from router.compose import Outgoing
 from router.db import insert_many_ignore
 from router.decide import Action, AgentFailure, Decision, Owner
@@ -667,6 +669,14 @@ class RouterStore:
             ]
 
 
+# The ticket statuses a resident's message changes, by the ticket rules.
+REOPENED_BY_RESIDENT: dict[Status, Status] = {
+    was: change.status
+    for was in Status
+    if (change := apply(TicketAction.RESIDENT_MESSAGE, was, None, "resident")).status != was
+}
+
+
 async def _resident_answered(conn: AsyncConnection, touched: list[dict[str, Any]]) -> None:
     """A ticket waiting for the resident, or resolved a short while ago, is open again once
     they write (in the same transaction as their message), and its timeline says so."""
@@ -674,12 +684,13 @@ async def _resident_answered(conn: AsyncConnection, touched: list[dict[str, Any]
     for t in touched:
         first.setdefault(t["b_id"], t["b_now"])
     events = []
-    for was, extra in (("waiting", {}), ("resolved", {"resolved_at": None, "resolved_by": None})):
+    for was, now in REOPENED_BY_RESIDENT.items():
+        unresolved = {"resolved_at": None, "resolved_by": None} if was is Status.RESOLVED else {}
         reopened = (
             await conn.execute(
                 update(TICKET)
-                .where(TICKET.c.id.in_(first), TICKET.c.status == was)
-                .values(status="open", **extra)
+                .where(TICKET.c.id.in_(first), TICKET.c.status == was.value)
+                .values(status=now.value, **unresolved)
                 .returning(TICKET.c.id)
             )
         ).scalars()
@@ -688,8 +699,8 @@ async def _resident_answered(conn: AsyncConnection, touched: list[dict[str, Any]
                 "ticket_id": ticket_id,
                 "kind": "resident_message",
                 "actor": "resident",
-                "from_status": was,
-                "to_status": "open",
+                "from_status": was.value,
+                "to_status": now.value,
                 "created_at": first[ticket_id],
             }
             for ticket_id in reopened

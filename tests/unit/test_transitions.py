@@ -32,6 +32,8 @@ OPEN, CLAIMED, WAITING, RESOLVED = (Status.OPEN, Status.CLAIMED, Status.WAITING,
         (Action.RESIDENT_MESSAGE, WAITING, "anna", Change(OPEN, "anna")),
         (Action.RESIDENT_MESSAGE, CLAIMED, "anna", Change(CLAIMED, "anna")),
         (Action.RESIDENT_MESSAGE, OPEN, None, Change(OPEN, None)),
+        # The router's store reopens a resolved case only if resolved recently.
+        (Action.RESIDENT_MESSAGE, RESOLVED, "anna", Change(OPEN, "anna")),
     ],
 )
 def test_allowed_changes(
