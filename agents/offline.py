@@ -36,7 +36,7 @@ from agents.retrieval import (
 )
 from agents.rules import RuleHits, apply_rules, fact_asked, holds_fact
 from agents.rules import preload as preload_rules
-from agents.vectors import DenseIndex, E5Embedder, Embedder, VectorCache
+from agents.vectors import DenseIndex, E5Embedder, Embedder, VectorCache, VectorStore
 from router.events import SourceRef
 
 # Confidence ceilings for cases where a good score still does not make a safe answer.
@@ -65,7 +65,10 @@ class OfflineAgent:
         vector_cache: Path | None = None,
         embedder: Callable[[], Embedder] = E5Embedder,
         dense: bool = True,
+        shared_vectors: Callable[[str], VectorStore] | None = None,
     ) -> None:
+        """``shared_vectors``: given the model id, a store shared with other workers (the
+        database), laid under the ``vector_cache`` file."""
         self.docs = {d.id: d for d in docs}
         self.passages: list[Passage] = all_passages(list(self.docs.values()))
         self.titles: list[Title] = document_titles(list(self.docs.values()))
@@ -77,7 +80,11 @@ class OfflineAgent:
         self._lexical_ready = threading.Event()
         # Vectors of different models never mix in one cache.
         model_id = str(getattr(embedder, "model_id", "custom-embedder"))
-        cache = VectorCache(vector_cache, model_id) if vector_cache else None
+        cache: VectorStore | None = VectorCache(vector_cache, model_id) if vector_cache else None
+        if cache is not None and shared_vectors is not None:
+            from agents.knowledge.shared_vectors import LayeredVectors
+
+            cache = LayeredVectors(cache, shared_vectors(model_id))
         n = len(self.passages)
         self.dense: DenseIndex | None = (
             DenseIndex(

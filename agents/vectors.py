@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Protocol
@@ -78,6 +78,16 @@ def embedder_for(query_encoder: Precision) -> type[E5Embedder]:
     return FastE5Embedder if query_encoder == "int8" else E5Embedder
 
 
+class VectorStore(Protocol):
+    """Where passage vectors of one model are kept, by content key."""
+
+    def load(self, keys: Sequence[str]) -> dict[str, Matrix]: ...
+
+    def store(self, items: Mapping[str, Matrix]) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class VectorCache:
     """Vectors by content key in one SQLite file (a directory path gets ``vectors.sqlite3``).
 
@@ -114,7 +124,7 @@ class VectorCache:
                         out[key] = vec
         return out
 
-    def store(self, items: dict[str, Matrix]) -> None:
+    def store(self, items: Mapping[str, Matrix]) -> None:
         with closing(self._connect()) as db, db:
             db.executemany(
                 "INSERT OR REPLACE INTO vectors (model, key, vector) VALUES (?, ?, ?)",
@@ -123,6 +133,9 @@ class VectorCache:
                     for k, v in items.items()
                 ],
             )
+
+    def close(self) -> None:
+        """Nothing held open: each call connects on its own."""
 
 
 class DenseIndex:
@@ -133,7 +146,7 @@ class DenseIndex:
         keys: Sequence[str],
         texts: Sequence[str],
         embedder: Callable[[], Embedder],
-        cache: VectorCache | None,
+        cache: VectorStore | None,
         first: Sequence[int] = (),
     ) -> None:
         """``first``: the entries embedded before all others; once they all exist the index
@@ -214,6 +227,8 @@ class DenseIndex:
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
+        if self._cache is not None:
+            self._cache.close()
 
     def _run(self) -> None:
         try:

@@ -10,12 +10,14 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from faststream.nats import NatsBroker
 from nats.aio.msg import Msg
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -43,6 +45,9 @@ from router.settings import Settings, nats_servers
 from router.store import RouterStore
 from router.tables import DeadLetterRow
 from router.worker import InboundHandler
+
+if TYPE_CHECKING:
+    from agents.vectors import VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +238,7 @@ def build_agent(settings: Settings, docs: list[Document]) -> TriageAgent:
         doc_url_template=base + "/kb/{doc_id}?lang={lang}",
         vector_cache=cache,
         embedder=embedder_for(settings.query_encoder),
+        shared_vectors=shared_vectors(settings),
     )
     if settings.agent != "llm":
         return offline
@@ -246,6 +252,17 @@ def build_agent(settings: Settings, docs: list[Document]) -> TriageAgent:
         )
         return offline
     return llm
+
+
+def shared_vectors(settings: Settings) -> Callable[[str], VectorStore] | None:
+    """With PostgreSQL, passage vectors are shared in it by every worker (a new worker pod
+    takes them instead of embedding the pages again); SQLite is one machine's, whose
+    workers share the data folder's file already."""
+    if make_url(settings.database).get_backend_name() == "sqlite":
+        return None
+    from agents.knowledge.shared_vectors import DatabaseVectors
+
+    return lambda model_id: DatabaseVectors(settings.database, model_id)
 
 
 def close_agent(agent: TriageAgent) -> None:

@@ -6,7 +6,17 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
@@ -202,6 +212,17 @@ class KbDocumentOriginRow(SQLModel, table=True):
 
     doc_id: str = Field(primary_key=True)
     origin: str = Field(sa_column=Column(Text, nullable=False, index=True))
+
+
+class KbVectorRow(SQLModel, table=True):
+    """Passage vectors by model and content key, shared by every worker of the database
+    (``agents.knowledge.shared_vectors``): a new worker pod does not embed the pages again."""
+
+    __tablename__ = "kb_vector"
+
+    model: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class DeadLetterRow(SQLModel, table=True):
