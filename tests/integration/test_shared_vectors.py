@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agents.base import Document
 from agents.knowledge.shared_vectors import DatabaseVectors
 from agents.knowledge.store import read_docs_jsonl
 from agents.offline import OfflineAgent
@@ -46,11 +47,11 @@ async def test_vectors_stored_by_one_model_are_read_back_by_key(database_url: st
         other.close()
 
 
-def small_kb() -> list:
+def small_kb() -> list[Document]:
     return read_docs_jsonl(SEED.read_text("utf-8").splitlines())[:6]
 
 
-def agent(docs: list, folder: Path, url: str, embedder: CountingEmbedder) -> OfflineAgent:
+def agent(docs: list[Document], folder: Path, url: str, embedder: CountingEmbedder) -> OfflineAgent:
     return OfflineAgent(
         docs,
         vector_cache=folder,
