@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Literal, Protocol, TypeVar
 
@@ -216,7 +216,9 @@ def retry_after_hint(error: BaseException) -> float | None:
     """``Retry-After`` of an error that carries its HTTP response (``openai.APIStatusError``
     has ``.response.headers``); None for any other error."""
     headers = getattr(getattr(error, "response", None), "headers", None)
-    return retry_after_seconds(headers) if isinstance(headers, Mapping) else None
+    if not isinstance(headers, Mapping):
+        return None
+    return retry_after_seconds(headers, now=datetime.now(UTC))
 
 
 def retry_delay(jittered: float, retry_after: float | None, *, cap: float) -> float:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from types import SimpleNamespace
 
 import httpx2
@@ -247,6 +248,11 @@ def test_retry_after_from_an_openai_error() -> None:
     response = httpx2.Response(429, headers={"Retry-After": "2"}, request=request)
     error = openai.RateLimitError("slow down", response=response, body=None)
     assert retry_after_hint(error) == 2.0
+    # The HTTP-date form, as some proxies in front of a model send it.
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    dated = httpx2.Response(503, headers={"Retry-After": later}, request=request)
+    hint = retry_after_hint(openai.InternalServerError("busy", response=dated, body=None))
+    assert hint is not None and 27 <= hint <= 30
     assert retry_after_hint(openai.APIConnectionError(request=request)) is None
     assert retry_after_hint(ValueError("x")) is None
     assert retry_after_hint(RuntimeError()) is None
