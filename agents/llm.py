@@ -182,7 +182,10 @@ class LlmAgent:
         client: AsyncOpenAI | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_circuit: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_circuit`` hears the circuit's state (closed, open, half_open) at start and at
+        every change: the router shows it on /metrics."""
         model = settings.llm_model or settings.llm_azure_deployment
         if not model:
             raise ValueError("NEUVONTA_LLM_MODEL is not set")
@@ -193,10 +196,13 @@ class LlmAgent:
         self._clock = clock
         self._sleep = sleep
         self._endpoint = endpoint_name(settings.llm_base_url or "")
+        self._on_circuit = on_circuit
         self._breaker = CircuitBreaker.from_settings(
             settings, clock=clock, on_change=self._breaker_changed
         )
         self._quirks = EndpointQuirks()
+        if on_circuit is not None:
+            on_circuit(self._breaker.state)
 
     @property
     def breaker_state(self) -> str:
@@ -412,6 +418,8 @@ class LlmAgent:
             change.new,
             change.reason,
         )
+        if self._on_circuit is not None:
+            self._on_circuit(change.new)
 
     def _retrying(self, retry: Retry) -> None:
         log.info(
@@ -428,8 +436,12 @@ def llm_configured(settings: Settings) -> bool:
     return bool(settings.llm_base_url and (settings.llm_model or settings.llm_azure_deployment))
 
 
-def llm_agent_from_settings(settings: Settings, offline: OfflineAgent) -> LlmAgent | None:
+def llm_agent_from_settings(
+    settings: Settings,
+    offline: OfflineAgent,
+    on_circuit: Callable[[str], None] | None = None,
+) -> LlmAgent | None:
     """The LLM agent when an endpoint and a model are configured, else None (offline stays)."""
     if not llm_configured(settings):
         return None
-    return LlmAgent(settings, offline)
+    return LlmAgent(settings, offline, on_circuit=on_circuit)

@@ -220,7 +220,10 @@ async def load_knowledge(services: Services) -> list[Document]:
     return await kb.all()
 
 
-def build_agent(settings: Settings, docs: list[Document]) -> TriageAgent:
+def build_agent(
+    settings: Settings, docs: list[Document], metrics: Metrics | None = None
+) -> TriageAgent:
+    """The configured agent; ``metrics`` (a router worker's) get the LLM circuit's state."""
     if settings.agent == "noop":
         from agents.noop import NoopAgent
 
@@ -244,7 +247,9 @@ def build_agent(settings: Settings, docs: list[Document]) -> TriageAgent:
         return offline
     from agents.llm import llm_agent_from_settings
 
-    llm = llm_agent_from_settings(settings, offline)
+    llm = llm_agent_from_settings(
+        settings, offline, on_circuit=metrics.circuit if metrics is not None else None
+    )
     if llm is None:
         log.warning(
             "NEUVONTA_AGENT=llm, but NEUVONTA_LLM_BASE_URL and NEUVONTA_LLM_MODEL (or "

@@ -98,6 +98,15 @@ class Metrics:
             registry=r,
         )
 
+        # 1 while the model endpoint's circuit is open or probing (the offline agent or
+        # people answer meanwhile); the highest of the live workers.
+        self.llm_circuit = Gauge(
+            "neuvonta_llm_circuit_open",
+            "1 while the LLM endpoint's circuit breaker is open or half-open, else 0",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+
         # Set from the database at each scrape (the web process; see ops_router).
         self.tickets_overdue = Gauge(
             "neuvonta_tickets_overdue",
@@ -110,6 +119,10 @@ class Metrics:
         """Every known queue gets a value (0 too): a dashboard sees a queue drain to zero."""
         for queue in {*queues, *counts}:
             self.tickets_overdue.labels(queue).set(counts.get(queue, 0))
+
+    def circuit(self, state: str) -> None:
+        """The LLM agent's circuit state (closed, open, half_open)."""
+        self.llm_circuit.set(0 if state == "closed" else 1)
 
     def decided(self, decision: Decision, channel: str) -> None:
         match decision.action:

@@ -198,7 +198,7 @@ async def run(settings: Settings, parts: Parts = Parts()) -> None:
         if in_process:
             docs = await load_knowledge(services)
             t0 = time.monotonic()
-            agent = await asyncio.to_thread(build_agent, settings, docs)
+            agent = await asyncio.to_thread(build_agent, settings, docs, services.metrics)
             log.info(
                 "%s agent ready over %d documents in %.1f s",
                 agent.name,

@@ -11,6 +11,7 @@ import pytest
 
 from router.app import build_agent, shutdown_agent
 from router.events import ReplyRequested
+from router.metrics import Metrics
 from router.subjects import ALL_REPLIES_REQUESTED
 from tests.fakes.openai_server import OpenAIFake
 from tests.integration.harness import collect, eventually, make_settings, rows, services, worker
@@ -44,8 +45,11 @@ async def test_the_router_answers_through_the_model_and_audits_it_then_survives_
             llm_breaker_reset=60,
             agent_timeout=5.0,
         )
-        agent = build_agent(settings, docs())
+        metrics = Metrics()
+        agent = build_agent(settings, docs(), metrics)
         assert agent.name == "llm"
+        circuit = [line for line in metrics.render().decode().splitlines() if "circuit" in line]
+        assert "neuvonta_llm_circuit_open 0.0" in circuit
         try:
             async with services(settings) as svc:
                 replies = await collect(svc, ALL_REPLIES_REQUESTED, ReplyRequested)
@@ -57,6 +61,7 @@ async def test_the_router_answers_through_the_model_and_audits_it_then_survives_
                     fake.storm(500, 10)
                     await svc.publisher.publish(sms("Miten saan kirjastokortin?", "SM2"))
                     await eventually(lambda: _n(replies, 2), timeout=30, what="the 2nd reply")
+                    assert b"neuvonta_llm_circuit_open 1.0" in metrics.render()
                 decisions = sorted(await rows(svc, "decision"), key=lambda d: d["created_at"])
         finally:
             await shutdown_agent(agent)
