@@ -3,7 +3,8 @@
 
 Work on the running system's database, as ``serve`` (``--data-dir`` / ``DATABASE_URL``).
 What is exported, deleted and kept, and why: ``handoff.retention``. Exit codes: 0 done,
-1 the database failed or the deletion was not confirmed, 2 bad input.
+1 the database failed, the deletion was not confirmed or the message streams could not be
+reached, 2 bad input.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from router.cli_support import DataDir, fail, note, run_on_database, settings_for
+from router.cli_support import DataDir, fail, note, run_on_database, settings_for, warn
 
 # The database modules load inside the commands: `neuvonta --help` does not pay for them.
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
     from handoff.retention import ResidentDeletion, RetentionReport
     from router.events import Address
+    from router.settings import Settings
 
 residents_app = typer.Typer(
     help="One resident's data, on request: export it as JSON, or delete it.",
@@ -109,6 +111,7 @@ def delete(
         planned = run(dry_run=True)
         if not planned.total:
             typer.echo(f"nothing to delete for {resident}")
+            _erase_stream_copies(settings, planned.needles)
             return
         typer.echo(f"This deletes, for {resident}: {_summary(planned)}.")
         if planned.active_cases:
@@ -122,6 +125,71 @@ def delete(
         typer.echo(f"deleted for {resident}: {_summary(done)}")
     if done.opt_outs_kept:
         typer.echo(f"kept: the opt-out of {resident} (they asked for no more messages)")
+    _erase_stream_copies(settings, done.needles)
+
+
+def _erase_stream_copies(settings: Settings, needles: tuple[str, ...]) -> None:
+    """The resident's events still in the JetStream streams: on the configured NATS, the
+    running ``serve``'s embedded one, or the data folder's, started for the purpose."""
+    import asyncio
+
+    import nats
+
+    from router.bus import erase_events
+    from router.embedded import EmbeddedNats
+
+    async def quiet(_error: Exception) -> None:
+        """The failure is reported once, below, not as a traceback a try."""
+
+    async def erase(url: str) -> dict[str, int]:
+        # Two tries (nats-py counts 0 as "for ever"), no reconnecting afterwards.
+        nc = await nats.connect(
+            url,
+            connect_timeout=5,
+            allow_reconnect=False,
+            max_reconnect_attempts=1,
+            reconnect_time_wait=0.5,
+            error_cb=quiet,
+        )
+        try:
+            return await erase_events(nc.jetstream(), needles)
+        finally:
+            await nc.close()
+
+    url = settings.nats_url or _running_serve_nats(settings)
+    embedded: EmbeddedNats | None = None
+    if url is None:
+        folder = settings.data_dir / "nats"
+        if not folder.exists():
+            return  # no streams were ever kept here
+        embedded = EmbeddedNats(folder)
+        url = embedded.start()
+    try:
+        erased = asyncio.run(erase(url))
+    except Exception as e:
+        warn(
+            f"could not erase the copies in the message streams ({type(e).__name__}); "
+            "they expire by themselves within 14 days (dead letters 90): run the command "
+            "again when NATS answers"
+        )
+        raise typer.Exit(1) from None
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    total = sum(erased.values())
+    typer.echo(
+        f"erased from the message streams: {total} events"
+        + (" (" + ", ".join(f"{n} in {s}" for s, n in erased.items() if n) + ")" if total else "")
+    )
+
+
+def _running_serve_nats(settings: Settings) -> str | None:
+    """The embedded NATS of a ``serve`` running on this data folder (its ``serve.json``)."""
+    runtime = settings.data_dir / "serve.json"
+    try:
+        return str(json.loads(runtime.read_text())["nats_url"])
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def _print_report(report: RetentionReport) -> None:

@@ -61,9 +61,10 @@ staff usernames are not (they are the staff's data; the actor shows as ``staff``
 official handling the request reviews the export before handing it over, for any
 restriction under Art. 15(4) or the Data Protection Act 1050/2018 § 34.
 
-Out of reach of this module: the events still in the JetStream streams (14 days, dead
-letters 90; they expire by themselves) and the providers' own logs (Twilio, the mail
-relay), whose retention is set with the provider.
+The events still in the JetStream streams (14 days, dead letters 90) are erased by
+``neuvonta residents delete`` through ``router.bus.erase_events``; retention leaves them to
+expire by themselves. Out of reach: the providers' own logs (Twilio, the mail relay), whose
+retention is set with the provider.
 
 Everything happens in one transaction per batch of conversations, children before
 parents, so foreign keys hold on PostgreSQL and SQLite alike.
@@ -295,6 +296,9 @@ class ResidentDeletion:
     opt_outs_kept: int
     # Case numbers of tickets that were still active.
     active_cases: list[str]
+    # What names the resident in raw events (addresses, conversation ids): the copies in
+    # the JetStream streams are found by these (``router.bus.erase_events``).
+    needles: tuple[str, ...] = ()
 
     @property
     def total(self) -> int:
@@ -756,6 +760,7 @@ async def delete_resident(
         deleted=_nonzero(deleted),
         opt_outs_kept=opt_outs_kept,
         active_cases=[n for n in active if n],
+        needles=(*sorted(resident.addresses), *sorted(ids)),
     )
 
 

@@ -8,6 +8,7 @@ waits to fill a batch (latency at low load); this loop takes what is there at on
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -97,6 +98,55 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
             await js.update_stream(config=config)
         except BadRequestError as e:  # e.g. replicas cannot change on this server
             log.warning("stream %s keeps its configuration: %s", config.name, e.description)
+
+
+async def erase_events(
+    js: JetStreamContext, needles: Sequence[str], *, batch: int = 256
+) -> dict[str, int]:
+    """Erase (overwrite, then remove) every stored event that names one of ``needles``: a
+    resident's addresses and conversation ids, so that an erasure request leaves no copies
+    in the streams until they expire. Returns the number erased per stream.
+
+    A needle is matched as a JSON string, also inside another event's escaped payload (a
+    dead letter carries the event it could not process), never as part of a longer value.
+    """
+    quoted = [json.dumps(n, ensure_ascii=False) for n in needles]  # as the events spell them
+    marks = [m.encode() for q in quoted for m in (q, json.dumps(q, ensure_ascii=False)[1:-1])]
+    erased: dict[str, int] = {}
+    for stream, subjects in STREAM_SUBJECTS.items():
+        erased[stream.value] = 0
+        info = await js.stream_info(stream.value)
+        if not info.state.messages:
+            continue
+        last = info.state.last_seq
+        sub = await js.pull_subscribe(
+            "",
+            stream=stream.value,
+            config=ConsumerConfig(
+                filter_subjects=subjects,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_policy=AckPolicy.NONE,
+                inactive_threshold=30.0,
+                mem_storage=True,
+            ),
+        )
+        try:
+            seen = 0
+            while seen < last:
+                try:
+                    msgs = await sub.fetch(batch, timeout=1.0)
+                except (TimeoutError, NatsTimeoutError):
+                    break  # nothing more (the last ones may have expired meanwhile)
+                for m in msgs:
+                    seen = m.metadata.sequence.stream
+                    if any(mark in m.data for mark in marks):
+                        await js.delete_msg(stream.value, seen)
+                        erased[stream.value] += 1
+                if msgs and not msgs[-1].metadata.num_pending:
+                    break
+        finally:
+            await sub.unsubscribe()
+    return erased
 
 
 # Live configuration (the handoff thresholds): read and watched by every worker.

@@ -1,4 +1,5 @@
-"""Consumers on a real nats-server that is not ready yet when a process starts."""
+"""Streams on a real nats-server: consumers starting before JetStream is ready, and erasing
+a resident's events."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import asyncio
 from collections.abc import Sequence
 
 import nats
+import pytest
 from nats.aio.msg import Msg
+from nats.js.errors import NotFoundError
 
-from router.bus import ConsumerSpec, ensure_streams, run_batches
+from router.bus import ConsumerSpec, EventPublisher, ensure_streams, erase_events, run_batches
+from router.events import Address, Channel, DeadLettered, MessageReceived
 from router.subjects import PREFIX, Stream
 
 
@@ -47,4 +51,56 @@ async def test_a_consumer_started_before_its_stream_exists_waits_and_then_consum
     finally:
         stopping.set()
         await asyncio.wait_for(consumer, timeout=5)
+        await nc.close()
+
+
+async def test_erasing_a_resident_removes_their_events_from_every_stream_and_no_one_elses(
+    nats_url: str,
+) -> None:
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    try:
+        await ensure_streams(js)
+        publisher = EventPublisher(js)
+
+        def sms(number: str, n: int) -> MessageReceived:
+            return MessageReceived(
+                channel=Channel.SMS,
+                provider_message_id=f"{number}-{n}",
+                sender=Address(channel=Channel.SMS, value=number),
+                text=f"viesti {n}",
+            )
+
+        mine = [sms("+358401111111", n) for n in range(3)]
+        # A longer number that starts with mine: another resident.
+        theirs = [sms("+3584011111119", n) for n in range(2)]
+        await publisher.publish_all([*mine, *theirs])
+        # A dead letter carries my event inside its payload (escaped JSON).
+        await publisher.publish(
+            DeadLettered(
+                stream=Stream.CONVERSATIONS.value,
+                stream_seq=1,
+                subject="x",
+                error="test",
+                deliveries=5,
+                payload=mine[0].to_json().decode(),
+            )
+        )
+        erased = await erase_events(js, ["sms:+358401111111"])
+        assert erased == {
+            Stream.CONVERSATIONS.value: 3,
+            Stream.HANDOFF.value: 0,
+            Stream.DEADLETTER.value: 1,
+        }
+        left = await js.stream_info(Stream.CONVERSATIONS.value)
+        assert left.state.messages == 2
+        kept = [await js.get_msg(Stream.CONVERSATIONS.value, seq) for seq in (4, 5)]
+        assert all(b"+3584011111119" in m.data for m in kept if m.data)
+        for seq in (1, 2, 3):
+            with pytest.raises(NotFoundError):
+                await js.get_msg(Stream.CONVERSATIONS.value, seq)
+        assert (await js.stream_info(Stream.DEADLETTER.value)).state.messages == 0
+        # Nothing left to erase: a second request finds nothing.
+        assert sum((await erase_events(js, ["sms:+358401111111"])).values()) == 0
+    finally:
         await nc.close()

@@ -10,7 +10,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import nats
 import pytest
+from nats.js.errors import NotFoundError
 from sqlalchemy import select, update
 from typer.testing import CliRunner, Result
 
@@ -19,6 +21,7 @@ from channels.inbox import OptOuts
 from router.app import Services
 from router.cli import app
 from router.events import Address, Channel, MessageReceived, utcnow
+from router.subjects import Stream
 from router.tables import ConversationRow, MessageRow, TicketEventRow, TicketRow
 from tests.integration.harness import answering, count, eventually, make_settings, rows, services
 from tests.integration.harness import worker as router_worker
@@ -135,6 +138,7 @@ async def test_export_finds_the_resident_on_every_channel_and_delete_removes_onl
     async with services(settings) as svc:
         await residents(svc)
     cli = Cli(database_url, tmp_path)
+    cli.env["NATS_URL"] = nats_url  # the streams keep copies of the events too
 
     data = await cli.export(f"sms:{NUMBER}")
     assert data["address"] == f"sms:{NUMBER}"
@@ -186,12 +190,20 @@ async def test_export_finds_the_resident_on_every_channel_and_delete_removes_onl
     assert "Cases still being worked on: NV-" in refused.stdout
     assert len((await cli.export(f"sms:{NUMBER}"))["conversations"]) == 2
 
+    assert await in_streams(nats_url, NUMBER) > 0
     done = await cli.ok("residents", "delete", f"sms:{NUMBER}", "--yes")
-    assert done.stdout.splitlines() == [
+    deleted, kept, erased = done.stdout.splitlines()
+    assert deleted == (
         "deleted for sms:+358401234567: 2 conversation, 2 decision, 4 message, 1 ticket, "
-        "1 ticket_event",
-        "kept: the opt-out of sms:+358401234567 (they asked for no more messages)",
-    ]
+        "1 ticket_event"
+    )
+    assert kept == "kept: the opt-out of sms:+358401234567 (they asked for no more messages)"
+    assert erased.startswith("erased from the message streams: ")
+    assert int(erased.split(": ")[1].split()[0]) > 0
+    # No copy of their messages in the streams, by number or conversation; others' stay.
+    assert await in_streams(nats_url, NUMBER) == 0
+    assert await in_streams(nats_url, "Milloin kirjasto aukeaa") == 0
+    assert await in_streams(nats_url, OTHER) > 0
     after = await cli.export(f"sms:{NUMBER}")
     assert after["conversations"] == []
     assert [o["address"] for o in after["opt_outs"]] == [f"sms:{NUMBER}"]
@@ -205,7 +217,32 @@ async def test_export_finds_the_resident_on_every_channel_and_delete_removes_onl
         assert await count(svc, "ticket") == 0
 
     again = await cli.ok("residents", "delete", f"sms:{NUMBER}", "--yes")
-    assert again.stdout.splitlines()[0] == "nothing to delete for sms:+358401234567"
+    assert again.stdout.splitlines() == [
+        "nothing to delete for sms:+358401234567",
+        "kept: the opt-out of sms:+358401234567 (they asked for no more messages)",
+        "erased from the message streams: 0 events",
+    ]
+
+
+async def in_streams(nats_url: str, text: str) -> int:
+    """How many stored events of all streams contain ``text``."""
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    found = 0
+    try:
+        for stream in Stream:
+            state = (await js.stream_info(stream.value)).state
+            if not state.messages:
+                continue
+            for seq in range(state.first_seq, state.last_seq + 1):
+                try:
+                    msg = await js.get_msg(stream.value, seq)
+                except NotFoundError:
+                    continue  # erased
+                found += text.encode() in (msg.data or b"")
+    finally:
+        await nc.close()
+    return found
 
 
 @pytest.mark.parametrize(
@@ -279,3 +316,39 @@ async def test_retention_run_dry_run_then_for_real(
     assert (await cli.ok("retention", "run", "--dry-run")).stdout.strip() == (
         "retention: nothing to delete (dry run)"
     )
+
+
+async def test_delete_erases_the_stream_copies_in_the_data_folders_own_nats(
+    tmp_path: Path,
+) -> None:
+    """`serve` is not running: the command starts the data folder's NATS for the erasure."""
+    from router.bus import EventPublisher, ensure_streams
+    from router.embedded import EmbeddedNats
+
+    data = tmp_path / "var"
+    with EmbeddedNats(data / "nats") as server:
+        nc = await nats.connect(server.url)
+        await ensure_streams(nc.jetstream())
+        publisher = EventPublisher(nc.jetstream())
+        await publisher.publish(sms(Channel.SMS, NUMBER, "Minun kysymykseni", "E1"))
+        await publisher.publish(sms(Channel.SMS, OTHER, "Toisen kysymys", "E2"))
+        await nc.close()
+    cli = Cli(f"sqlite:///{data / 'neuvonta.db'}", tmp_path)
+    done = await cli.ok("residents", "delete", f"sms:{NUMBER}", "--yes")
+    assert done.stdout.splitlines() == [
+        "nothing to delete for sms:+358401234567",
+        "erased from the message streams: 1 events (1 in NEUVONTA_CONVERSATIONS)",
+    ]
+    with EmbeddedNats(data / "nats") as server:
+        assert await in_streams(server.url, NUMBER) == 0
+        assert await in_streams(server.url, OTHER) == 1
+
+
+async def test_delete_says_when_the_streams_cannot_be_reached(tmp_path: Path) -> None:
+    cli = Cli(f"sqlite:///{tmp_path / 'var' / 'neuvonta.db'}", tmp_path)
+    cli.env["NATS_URL"] = "nats://127.0.0.1:9"  # nothing listens there
+    result = await cli("residents", "delete", f"sms:{NUMBER}", "--yes")
+    assert result.exit_code == 1
+    message = " ".join(result.stderr.split())
+    assert "could not erase the copies in the message streams" in message
+    assert "expire by themselves within 14 days" in message
