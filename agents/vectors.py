@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Protocol
@@ -88,6 +88,19 @@ class VectorStore(Protocol):
     def close(self) -> None: ...
 
 
+def wanted_vectors(rows: Iterable[tuple[str, bytes]], keys: Sequence[str]) -> dict[str, Matrix]:
+    """The stored (key, float32 bytes) rows of ``keys``; a vector of another size (a
+    corrupt or foreign row) is skipped, so that it is computed again."""
+    wanted = set(keys)
+    out: dict[str, Matrix] = {}
+    for key, blob in rows:
+        if key in wanted:
+            vec = np.frombuffer(blob, dtype=np.float32)
+            if vec.shape == (DIM,):
+                out[key] = vec
+    return out
+
+
 class VectorCache:
     """Vectors by content key in one SQLite file (a directory path gets ``vectors.sqlite3``).
 
@@ -113,16 +126,9 @@ class VectorCache:
         return sqlite3.connect(self.path, timeout=30)
 
     def load(self, keys: Sequence[str]) -> dict[str, Matrix]:
-        wanted = set(keys)
-        out: dict[str, Matrix] = {}
         with closing(self._connect()) as db:
             rows = db.execute("SELECT key, vector FROM vectors WHERE model = ?", (self.model_id,))
-            for key, blob in rows:
-                if key in wanted:
-                    vec = np.frombuffer(blob, dtype=np.float32)
-                    if vec.shape == (DIM,):
-                        out[key] = vec
-        return out
+            return wanted_vectors(rows, keys)
 
     def store(self, items: Mapping[str, Matrix]) -> None:
         with closing(self._connect()) as db, db:

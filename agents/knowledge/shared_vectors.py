@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import numpy as np
 from sqlalchemy import select
 
-from agents.vectors import DIM, Matrix, VectorStore
+from agents.vectors import Matrix, VectorStore, wanted_vectors
 from router.db import create_engine, insert_many_ignore
 from router.tables import KbVectorRow
 
@@ -57,14 +57,7 @@ class DatabaseVectors:
                 )
                 return list(rows.all())
 
-        wanted = set(keys)
-        out: dict[str, Matrix] = {}
-        for key, blob in self._call(read()):
-            if key in wanted:
-                vec = np.frombuffer(blob, dtype=np.float32)
-                if vec.shape == (DIM,):
-                    out[key] = vec
-        return out
+        return wanted_vectors(self._call(read()), keys)
 
     def store(self, items: Mapping[str, Matrix]) -> None:
         rows = [
