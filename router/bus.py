@@ -8,6 +8,7 @@ waits to fill a batch (latency at low load); this loop takes what is there at on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -119,17 +120,14 @@ async def erase_events(
         if not info.state.messages:
             continue
         last = info.state.last_seq
-        sub = await js.pull_subscribe(
-            "",
-            stream=stream.value,
-            config=ConsumerConfig(
-                filter_subjects=subjects,
-                deliver_policy=DeliverPolicy.ALL,
-                ack_policy=AckPolicy.NONE,
-                inactive_threshold=30.0,
-                mem_storage=True,
-            ),
+        scan = ConsumerConfig(
+            filter_subjects=subjects,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.NONE,
+            inactive_threshold=30.0,  # gone by itself should the deletion below fail
+            mem_storage=True,
         )
+        sub = await js.pull_subscribe("", stream=stream.value, config=scan)
         try:
             seen = 0
             while seen < last:
@@ -146,6 +144,8 @@ async def erase_events(
                     break
         finally:
             await sub.unsubscribe()
+            with contextlib.suppress(NatsError, TimeoutError):
+                await js.delete_consumer(stream.value, str(scan.name))  # named on creation
     return erased
 
 

@@ -102,5 +102,8 @@ async def test_erasing_a_resident_removes_their_events_from_every_stream_and_no_
         assert (await js.stream_info(Stream.DEADLETTER.value)).state.messages == 0
         # Nothing left to erase: a second request finds nothing.
         assert sum((await erase_events(js, ["sms:+358401111111"])).values()) == 0
+        # The scans leave no consumers behind.
+        for stream in Stream:
+            assert (await js.stream_info(stream.value)).state.consumer_count == 0
     finally:
         await nc.close()
