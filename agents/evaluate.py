@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from agents.base import Assessment, TriageAgent, TriageRequest
 from router.decide import Action, Decision, Situation, decide
 from router.policy import Policy
+from router.stats import percentile
 
 if TYPE_CHECKING:  # retrieval imports scikit-learn: the web side loads this module too
     from agents.retrieval import Calibration
@@ -90,12 +91,8 @@ def _ratio(num: int, den: int) -> float | None:
 
 
 def _percentile(values: Sequence[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    # Nearest-rank percentile: a real observed latency, no interpolation.
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
-    return round(ordered[rank - 1], 2)
+    p = percentile(values, q)
+    return None if p is None else round(p, 2)
 
 
 def _answered(o: Outcome) -> bool:

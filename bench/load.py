@@ -35,6 +35,7 @@ import aiohttp
 import nats
 
 from bench import baseline
+from router.stats import percentile as nearest_rank
 
 CORES = os.cpu_count() or 1
 
@@ -74,9 +75,9 @@ class Run:
 
 
 def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
+    """``router.stats.percentile`` of a fraction ``q`` (0.99), NaN without values."""
+    p = nearest_rank(values, 100 * q)
+    return float("nan") if p is None else p
 
 
 def listen(nats_url: str, expected: int, deadline_s: float, out: Any) -> None:

@@ -5,7 +5,6 @@ facts from the database for a date range and these functions count them.
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -13,6 +12,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from router.decide import Action
+from router.stats import percentile
 
 UNKNOWN = "und"
 # The longest period the admin figures and the what-if look back (also how long retention
@@ -124,15 +124,6 @@ def resolution(facts: Sequence[MessageFact]) -> Resolution:
 
 def handoff_reasons(facts: Sequence[MessageFact]) -> dict[str, int]:
     return _counts(f.reason or UNKNOWN for f in facts if f.action == Action.HANDOFF.value)
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Nearest rank: a time somebody really waited, no interpolation."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
-    return ordered[rank - 1]
 
 
 def _times(tickets: Sequence[TicketFact]) -> ResponseTimes:

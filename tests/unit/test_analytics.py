@@ -8,16 +8,12 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hypothesis import given
-from hypothesis import strategies as st
-
 from handoff.analytics import (
     MessageFact,
     TicketFact,
     first_response,
     handoff_reasons,
     label_figures,
-    percentile,
     resolution,
     volume,
 )
@@ -83,15 +79,6 @@ def test_first_response_median_and_p90_per_queue_in_minutes() -> None:
     assert list(fr.by_queue) == ["general", "health", "housing"]
     assert fr.by_queue["general"].tickets == 0 and fr.by_queue["general"].median_minutes is None
     assert (fr.by_queue["housing"].tickets, fr.by_queue["housing"].answered) == (1, 0)
-
-
-@given(st.lists(st.floats(0, 1e6), min_size=1, max_size=50))
-def test_a_percentile_is_an_observed_value_and_p90_is_not_below_the_median(
-    values: list[float],
-) -> None:
-    p50, p90 = percentile(values, 50), percentile(values, 90)
-    assert p50 in values and p90 in values
-    assert p50 is not None and p90 is not None and p50 <= p90
 
 
 def test_gaps_are_low_confidence_and_no_answer_handoffs_and_more_detail_questions() -> None:
