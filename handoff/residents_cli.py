@@ -17,7 +17,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from router.cli_support import DataDir, fail, note, run_on_database, settings_for, warn
+from router.cli_support import (
+    DataDir,
+    connect_nats,
+    fail,
+    nats_url_for,
+    note,
+    run_on_database,
+    settings_for,
+    warn,
+)
 
 # The database modules load inside the commands: `neuvonta --help` does not pay for them.
 if TYPE_CHECKING:
@@ -133,30 +142,17 @@ def _erase_stream_copies(settings: Settings, needles: tuple[str, ...]) -> None:
     running ``serve``'s embedded one, or the data folder's, started for the purpose."""
     import asyncio
 
-    import nats
-
     from router.bus import erase_events
     from router.embedded import EmbeddedNats
 
-    async def quiet(_error: Exception) -> None:
-        """The failure is reported once, below, not as a traceback a try."""
-
     async def erase(url: str) -> dict[str, int]:
-        # Two tries (nats-py counts 0 as "for ever"), no reconnecting afterwards.
-        nc = await nats.connect(
-            url,
-            connect_timeout=5,
-            allow_reconnect=False,
-            max_reconnect_attempts=1,
-            reconnect_time_wait=0.5,
-            error_cb=quiet,
-        )
+        nc = await connect_nats(url)
         try:
             return await erase_events(nc.jetstream(), needles)
         finally:
             await nc.close()
 
-    url = settings.nats_url or _running_serve_nats(settings)
+    url = nats_url_for(settings)
     embedded: EmbeddedNats | None = None
     if url is None:
         folder = settings.data_dir / "nats"
@@ -181,15 +177,6 @@ def _erase_stream_copies(settings: Settings, needles: tuple[str, ...]) -> None:
         f"erased from the message streams: {total} events"
         + (" (" + ", ".join(f"{n} in {s}" for s, n in erased.items() if n) + ")" if total else "")
     )
-
-
-def _running_serve_nats(settings: Settings) -> str | None:
-    """The embedded NATS of a ``serve`` running on this data folder (its ``serve.json``)."""
-    runtime = settings.data_dir / "serve.json"
-    try:
-        return str(json.loads(runtime.read_text())["nats_url"])
-    except (OSError, ValueError, KeyError):
-        return None
 
 
 def _print_report(report: RetentionReport) -> None:

@@ -10,7 +10,6 @@ failed, 2 bad input.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -19,9 +18,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from router.cli_support import DataDir, fail, queues_of, run_on_database, settings_for
+from router.cli_support import (
+    DataDir,
+    connect_nats,
+    fail,
+    nats_url_for,
+    queues_of,
+    run_on_database,
+    settings_for,
+)
 from router.cli_support import note as tell
-from router.settings import nats_servers
 
 # The database and NATS modules load inside the commands: `neuvonta --help` does not pay.
 if TYPE_CHECKING:
@@ -41,38 +47,13 @@ thresholds_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-NATS_CONNECT_TIMEOUT = 2.0
-
-
-def nats_url_for(settings: Settings) -> str | None:
-    """``NATS_URL``, else the embedded server of a ``serve`` running on this data folder."""
-    if settings.nats_url:
-        return settings.nats_url
-    try:
-        runtime = json.loads((settings.data_dir / "serve.json").read_text())
-    except (OSError, ValueError):
-        return None
-    url = runtime.get("nats_url") if isinstance(runtime, dict) else None
-    return url if isinstance(url, str) and url else None
-
 
 async def _connect(url: str | None) -> Any:
     """A NATS connection, or None when there is no NATS to reach."""
     if url is None:
         return None
-    import nats
-
-    async def quiet(_e: Exception) -> None:
-        return None
-
     try:
-        return await nats.connect(
-            nats_servers(url),
-            connect_timeout=NATS_CONNECT_TIMEOUT,
-            allow_reconnect=False,
-            max_reconnect_attempts=0,
-            error_cb=quiet,
-        )
+        return await connect_nats(url)
     except Exception:  # no server there (any of the client's several ways of saying so)
         return None
 

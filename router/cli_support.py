@@ -6,6 +6,7 @@ The database modules load inside ``run_on_database``: ``neuvonta --help`` does n
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
@@ -14,9 +15,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from router.settings import Settings
+from router.settings import Settings, nats_servers
 
 if TYPE_CHECKING:
+    from nats.aio.client import Client as NatsClient
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from handoff.queues import Queue
@@ -91,3 +93,38 @@ def run_on_database(
         return asyncio.run(run())
     except (OSError, SQLAlchemyError) as e:
         fail(f"cannot use the database {safe_url(settings.database)}: {e}", 1)
+
+
+NATS_CONNECT_TIMEOUT = 2.0
+
+
+def nats_url_for(settings: Settings) -> str | None:
+    """``NATS_URL``, else the embedded server of a ``serve`` running on this data folder
+    (its ``serve.json``); None when there is neither."""
+    if settings.nats_url:
+        return settings.nats_url
+    try:
+        runtime = json.loads((settings.data_dir / "serve.json").read_text())
+    except (OSError, ValueError):
+        return None
+    url = runtime.get("nats_url") if isinstance(runtime, dict) else None
+    return url if isinstance(url, str) and url else None
+
+
+async def connect_nats(url: str) -> NatsClient:
+    """A NATS connection for a command, or the error: two tries, no reconnecting later (a
+    ``serve.json`` left by a crashed serve names a server that is gone)."""
+    import nats
+
+    async def quiet(_e: Exception) -> None:
+        """The caller reports the failure once, not a traceback a try."""
+
+    # nats-py takes max_reconnect_attempts=0 as "for ever", also for the first connect.
+    return await nats.connect(
+        nats_servers(url),
+        connect_timeout=NATS_CONNECT_TIMEOUT,
+        allow_reconnect=False,
+        max_reconnect_attempts=1,
+        reconnect_time_wait=0.5,
+        error_cb=quiet,
+    )

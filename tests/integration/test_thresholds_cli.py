@@ -136,3 +136,18 @@ def test_set_puts_the_change_into_nats_kv_from_nats_url_or_a_running_serve(
     assert result.stdout.splitlines()[-1] == "running workers use it now"
     kv = kv_state(nats_url)
     assert kv is not None and (kv.version, kv.queues) == (2, {"housing": 0.9})
+
+
+def test_set_with_a_serve_json_left_by_a_crashed_serve_writes_the_database_only(
+    tmp_path: Path,
+) -> None:
+    """The serve.json names a NATS that is gone: the command gives up on it (before, it
+    tried to connect for ever) and the change waits in the database."""
+    data = tmp_path / "var"
+    data.mkdir(parents=True)
+    (data / "serve.json").write_text(
+        json.dumps({"url": "http://x", "nats_url": "nats://127.0.0.1:9"})
+    )
+    result = ok("set", "--by", "anna", "--default", "0.7", "--data-dir", data)
+    assert "no NATS reachable" in result.stderr
+    assert json.loads(ok("show", "--json", "--data-dir", data).stdout)["default"] == 0.7
