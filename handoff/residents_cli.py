@@ -142,8 +142,9 @@ def _erase_stream_copies(settings: Settings, needles: tuple[str, ...]) -> None:
     running ``serve``'s embedded one, or the data folder's, started for the purpose."""
     import asyncio
 
-    from router.bus import erase_events
+    from router.bus import DAY, STREAM_RETENTION, erase_events
     from router.embedded import EmbeddedNats
+    from router.subjects import Stream
 
     async def erase(url: str) -> dict[str, int]:
         nc = await connect_nats(url)
@@ -163,10 +164,11 @@ def _erase_stream_copies(settings: Settings, needles: tuple[str, ...]) -> None:
     try:
         erased = asyncio.run(erase(url))
     except Exception as e:
+        days = {s: round(age / DAY) for s, age in STREAM_RETENTION.items()}
         warn(
             f"could not erase the copies in the message streams ({type(e).__name__}); "
-            "they expire by themselves within 14 days (dead letters 90): run the command "
-            "again when NATS answers"
+            f"they expire by themselves within {days[Stream.CONVERSATIONS]} days (dead "
+            f"letters {days[Stream.DEADLETTER]}): run the command again when NATS answers"
         )
         raise typer.Exit(1) from None
     finally:

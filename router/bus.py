@@ -64,7 +64,8 @@ async def patiently(
             await asyncio.sleep(pause)
 
 
-_RETENTION: dict[Stream, float] = {
+# How long each stream keeps an event (seconds).
+STREAM_RETENTION: dict[Stream, float] = {
     Stream.CONVERSATIONS: 14 * DAY,
     Stream.HANDOFF: 14 * DAY,
     Stream.DEADLETTER: 90 * DAY,
@@ -79,7 +80,7 @@ def stream_configs(replicas: int = 1) -> list[StreamConfig]:
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
             num_replicas=replicas,
-            max_age=_RETENTION[stream],
+            max_age=STREAM_RETENTION[stream],
             duplicate_window=120.0,
         )
         for stream, subjects in STREAM_SUBJECTS.items()
@@ -116,10 +117,8 @@ async def erase_events(
     erased: dict[str, int] = {}
     for stream, subjects in STREAM_SUBJECTS.items():
         erased[stream.value] = 0
-        info = await js.stream_info(stream.value)
-        if not info.state.messages:
+        if not (await js.stream_info(stream.value)).state.messages:
             continue
-        last = info.state.last_seq
         scan = ConsumerConfig(
             filter_subjects=subjects,
             deliver_policy=DeliverPolicy.ALL,
@@ -129,18 +128,16 @@ async def erase_events(
         )
         sub = await js.pull_subscribe("", stream=stream.value, config=scan)
         try:
-            seen = 0
-            while seen < last:
+            while True:
                 try:
                     msgs = await sub.fetch(batch, timeout=1.0)
                 except (TimeoutError, NatsTimeoutError):
                     break  # nothing more (the last ones may have expired meanwhile)
                 for m in msgs:
-                    seen = m.metadata.sequence.stream
                     if any(mark in m.data for mark in marks):
-                        await js.delete_msg(stream.value, seen)
+                        await js.delete_msg(stream.value, m.metadata.sequence.stream)
                         erased[stream.value] += 1
-                if msgs and not msgs[-1].metadata.num_pending:
+                if not msgs[-1].metadata.num_pending:
                     break
         finally:
             await sub.unsubscribe()
