@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from router.bus import EventPublisher, dead_letter
 from router.events import Event, MessageReceived
@@ -25,7 +25,14 @@ from router.subjects import Stream
 
 log = logging.getLogger(__name__)
 
-TRANSIENT = (OperationalError, DBAPIError, NatsError, ConnectionError, TimeoutError, OSError)
+# OSError covers ConnectionError; DBAPIError the drivers' OperationalError.
+_INFRASTRUCTURE = (DBAPIError, NatsError, TimeoutError, OSError)
+
+
+def transient(e: BaseException) -> bool:
+    """Trouble that waiting cures (a database or NATS away). A constraint refusing a write
+    is a database error too, but no outage: waiting for it would not help."""
+    return isinstance(e, _INFRASTRUCTURE) and not isinstance(e, IntegrityError)
 
 
 def retry_delay(deliveries: int) -> float:
@@ -85,8 +92,7 @@ class InboundHandler:
             await self.pipeline.process([e for _, e in items], settle)
         except Exception as e:
             left = unsettled()
-            # A constraint refusing a write is no outage: waiting for it would not help.
-            if isinstance(e, TRANSIENT) and not isinstance(e, IntegrityError):
+            if transient(e):
                 log.warning("%d messages wait for infrastructure", len(left), exc_info=True)
                 await asyncio.gather(*(self._nak(m) for m, _ in left))
                 return
