@@ -15,7 +15,7 @@ from agents.offline import OfflineAgent
 from router.app import shared_vectors
 from router.db import create_engine, create_schema
 from router.settings import DEMO_KB, Settings
-from tests.unit.agents.test_dense import CountingEmbedder
+from tests.fakes.embedder import CountingEmbedder
 
 SEED = DEMO_KB / "ptv-general-descriptions.docs.jsonl"
 

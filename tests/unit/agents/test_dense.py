@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Sequence
 from contextlib import closing
 from pathlib import Path
 
@@ -15,37 +13,15 @@ import pytest
 
 from agents.base import Document, TriageRequest
 from agents.offline import OfflineAgent
-from agents.vectors import DIM, E5Embedder, Matrix, VectorCache
+from agents.vectors import E5Embedder, VectorCache
 from handoff.queues import default_policy
 from router.decide import Action, Situation, decide
 from router.settings import DEMO_KB
+from tests.fakes.embedder import CountingEmbedder
 
 LIBRARY = "6d5b9dea-beb0-4458-b7f9-4d0bd982ccf7"
 ASSISTANCE = "befe0d97-dad0-4832-b389-83bfe87d7002"
 SUBSET = (LIBRARY, ASSISTANCE)
-
-
-class CountingEmbedder:
-    """Deterministic stand-in for e5 that counts what it embeds."""
-
-    model_id = "counting-test"
-
-    def __init__(self) -> None:
-        self.passages = 0
-        self.texts: list[str] = []  # every passage text embedded, in order
-
-    def _vec(self, text: str) -> Matrix:
-        seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
-        v = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
-        return v / np.linalg.norm(v)
-
-    def query(self, texts: Sequence[str]) -> Matrix:
-        return np.stack([self._vec(t) for t in texts])
-
-    def passage(self, texts: Sequence[str]) -> Matrix:
-        self.passages += len(texts)
-        self.texts.extend(texts)
-        return np.stack([self._vec(t) for t in texts])
 
 
 def finnish_only(doc: Document) -> Document:
