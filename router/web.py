@@ -7,6 +7,7 @@ and admin cost about a second of imports on every worker start).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -191,5 +192,8 @@ def channel_gateway(services: Services) -> ChannelGateway:
 
 async def eval_agent(services: Services) -> TriageAgent:
     """A fresh agent over the system's knowledge base, as the workers build theirs, for the
-    what-if's evaluation questions (the web process has no worker's agent to borrow)."""
-    return build_agent(services.settings, await load_knowledge(services))
+    what-if's evaluation questions (the web process has no worker's agent to borrow).
+    Built in a thread, as serve builds a worker's: it takes seconds of CPU (the language
+    model, the indexes), which would stall every request of this process meanwhile."""
+    docs = await load_knowledge(services)
+    return await asyncio.to_thread(build_agent, services.settings, docs)
