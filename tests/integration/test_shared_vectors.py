@@ -12,6 +12,7 @@ from agents.base import Document
 from agents.knowledge.shared_vectors import DatabaseVectors
 from agents.knowledge.store import read_docs_jsonl
 from agents.offline import OfflineAgent
+from agents.vectors import DIM
 from router.app import shared_vectors
 from router.db import create_engine, create_schema
 from router.settings import DEMO_KB, Settings
@@ -27,7 +28,7 @@ async def schema(url: str) -> None:
 
 
 def unit(seed: int) -> np.ndarray:
-    v = np.random.default_rng(seed).standard_normal(384).astype(np.float32)
+    v = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
     return v / np.linalg.norm(v)
 
 
