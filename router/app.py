@@ -314,6 +314,7 @@ class RouterWorker:
             subject=subjects.ALL_MESSAGES_RECEIVED,
             batch=s.router_batch,
             ack_wait=s.ack_wait,
+            in_flight=s.router_batches_in_flight,
         )
         self.handler = InboundHandler(
             Pipeline(

@@ -223,6 +223,10 @@ class ConsumerSpec:
     batch: int = 128
     ack_wait: float = 30.0
     max_ack_pending: int = 4096
+    # Batches handled at once: the next is fetched and taken in while the last commits and
+    # publishes, so a consumer waits on neither. Only for handlers that are safe with
+    # overlapping batches (as with several workers on one consumer).
+    in_flight: int = 1
 
     def config(self) -> ConsumerConfig:
         return ConsumerConfig(
@@ -270,7 +274,7 @@ async def run_batches(
     *,
     ready: asyncio.Event | None = None,
 ) -> None:
-    """Consume until ``stopping`` is set; the batch in hand is always finished first."""
+    """Consume until ``stopping`` is set; the batches in hand are always finished first."""
     sub = await patiently(
         f"consumer {spec.durable}",
         lambda: js.pull_subscribe(
@@ -279,17 +283,35 @@ async def run_batches(
     )
     if ready is not None:
         ready.set()
+    slots = asyncio.Semaphore(spec.in_flight)
+    handling: set[asyncio.Future[None]] = set()
+
+    def done(task: asyncio.Future[None]) -> None:
+        handling.discard(task)
+        slots.release()
+        if not task.cancelled() and (e := task.exception()) is not None:
+            # A handler settles its own messages; what escapes it comes back after ack_wait.
+            log.error("batch of %s failed", spec.durable, exc_info=e)
+
     try:
         while not stopping.is_set():
+            await slots.acquire()
             try:
                 msgs = await fetch_batch(sub, spec.batch, wait=0.5)
             except Exception:
+                slots.release()
                 # Connection trouble: nats-py reconnects; unacked messages come back.
                 log.warning("fetch from %s failed; retrying", spec.durable, exc_info=True)
                 await asyncio.sleep(0.5)
                 continue
-            if msgs:
-                await handle(msgs)
+            if not msgs:
+                slots.release()
+                continue
+            task = asyncio.ensure_future(handle(msgs))
+            handling.add(task)
+            task.add_done_callback(done)
+        if handling:
+            await asyncio.wait(handling)
     finally:
         try:
             await sub.unsubscribe()

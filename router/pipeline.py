@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from agents.base import Assessment, TriageAgent, TriageRequest
 from agents.rules import is_urgent
@@ -109,6 +110,13 @@ class GroupCommit:
                     w.done.set_result(None)
 
 
+async def all_finished(tasks: Sequence[Awaitable[None]]) -> None:
+    """Run ``tasks`` together; the first failure is raised once every one has finished."""
+    failures = [r for r in await asyncio.gather(*tasks, return_exceptions=True) if r is not None]
+    if failures:
+        raise failures[0]
+
+
 class Pipeline:
     def __init__(
         self,
@@ -131,6 +139,8 @@ class Pipeline:
         self.agent_timeout = agent_timeout
         self.case_prefix = case_prefix
         self.record = GroupCommit(store.record)
+        # Message id → done, for the messages the batches in hand are deciding.
+        self._in_hand: dict[str, asyncio.Future[None]] = {}
 
     async def process(self, events: Sequence[MessageReceived], settle: Settle) -> None:
         """Handle a batch; ``settle`` gets each group of positions once it is committed.
@@ -147,18 +157,45 @@ class Pipeline:
             else:
                 # The same provider message twice in one batch is handled once.
                 fresh.setdefault(i.message_id, (i, []))[1].append(position)
-        by_conversation: dict[str, list[tuple[Intake, list[int]]]] = {}
-        for item in fresh.values():
-            by_conversation.setdefault(item[0].conversation.id, []).append(item)
+        # Delivered again while another batch of this worker decides it: that batch's
+        # outcome is this one's too (the agent is not asked twice).
+        elsewhere = [fresh.pop(m) for m in list(fresh) if m in self._in_hand]
+        waits = [self._in_hand[i.message_id] for i, _ in elsewhere]
+        loop = asyncio.get_running_loop()
+        mine = {m: loop.create_future() for m in fresh}
+        self._in_hand.update(mine)
         policy = self.policy()
-        tasks = [self._conversation(items, policy, settle) for items in by_conversation.values()]
+        tasks = self._conversations(list(fresh.values()), policy, settle)
         if redelivered:
             tasks.append(self._republish([intakes[p] for p in redelivered], redelivered, settle))
-        failures = [
-            r for r in await asyncio.gather(*tasks, return_exceptions=True) if r is not None
-        ]
-        if failures:
-            raise failures[0]
+        if elsewhere:
+            tasks.append(self._after(waits, elsewhere, policy, settle))
+        try:
+            await all_finished(tasks)
+        finally:
+            for m, done in mine.items():
+                done.set_result(None)
+                del self._in_hand[m]
+
+    def _conversations(
+        self, items: list[tuple[Intake, list[int]]], policy: Policy, settle: Settle
+    ) -> list[Coroutine[Any, Any, None]]:
+        """One task a conversation: its messages are decided in order."""
+        by_conversation: dict[str, list[tuple[Intake, list[int]]]] = {}
+        for item in items:
+            by_conversation.setdefault(item[0].conversation.id, []).append(item)
+        return [self._conversation(its, policy, settle) for its in by_conversation.values()]
+
+    async def _after(
+        self,
+        waits: list[asyncio.Future[None]],
+        items: list[tuple[Intake, list[int]]],
+        policy: Policy,
+        settle: Settle,
+    ) -> None:
+        await asyncio.wait(waits)
+        # Settled with what the other batch stored; decided here only if it failed.
+        await all_finished(self._conversations(await self._reread(items, settle), policy, settle))
 
     async def _republish(self, intakes: list[Intake], positions: list[int], settle: Settle) -> None:
         # Redelivered after a crash: the replies are stored; publish them again (JetStream

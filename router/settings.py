@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     # Router workers ``serve`` runs as child processes (0: in the web process).
     worker_processes: Annotated[int, Field(ge=0, le=64)] = 1
     router_batch: Annotated[int, Field(ge=1, le=1024)] = 128
+    # Batches a worker has in hand at once (the next taken in while the last commits).
+    router_batches_in_flight: Annotated[int, Field(ge=1, le=16)] = 2
     ack_wait: Annotated[float, Field(gt=0)] = 30.0
 
     # The admin account the first start creates when there are no console accounts at all

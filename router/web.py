@@ -24,7 +24,7 @@ from channels.gateway import ChannelGateway
 from channels.inbox import Inbox
 from channels.ratelimit import RateLimits
 from channels.web.api import STATIC as CHAT_STATIC
-from channels.web.api import chat_router, reply_to_hub
+from channels.web.api import add_chat, chat_router, reply_to_hub
 from channels.web.hub import Hub
 from handoff.admin.api import admin_router
 from handoff.admin.insights import EVAL_QUESTIONS, Facts, eval_source
@@ -121,19 +121,18 @@ def create_web_app(
 
 
 def _resident_side(app: FastAPI, services: Services, channels: ChannelGateway | None) -> None:
-    app.include_router(
-        chat_router(
-            conversations=Conversations(services.engine),
-            publisher=services.publisher,
-            hub=services.hub,
-            metrics=services.metrics,
-            max_chars=services.settings.max_message_chars,
-            # One set of limits for the process: the channels' inbox holds it when it runs here.
-            limits=channels.inbox.limits
-            if channels is not None
-            else RateLimits.from_settings(services.settings),
-        )
+    chat = chat_router(
+        conversations=Conversations(services.engine),
+        publisher=services.publisher,
+        hub=services.hub,
+        metrics=services.metrics,
+        max_chars=services.settings.max_message_chars,
+        # One set of limits for the process: the channels' inbox holds it when it runs here.
+        limits=channels.inbox.limits
+        if channels is not None
+        else RateLimits.from_settings(services.settings),
     )
+    add_chat(app, chat)
     app.include_router(kb_router(engine=services.engine))
     if channels is not None:
         channels.mount(app)

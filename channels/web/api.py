@@ -18,15 +18,18 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from sse_starlette import EventSourceResponse
+from starlette.routing import Route
 
 from channels.base import Rejected
 from channels.inbox import count_rejected
 from channels.ratelimit import RateLimits, Verdict, pseudonym
+from channels.web.hot import HotRoutes
 from channels.web.hub import Hub
 from channels.webhooks import read_capped_body
 from router.bus import EventPublisher
@@ -89,6 +92,46 @@ class SessionCache:
         return cid
 
 
+def message_body(raw: bytes, content_type: str | None) -> NewMessage:
+    """The request body as FastAPI reads a body model: JSON unless a content type says
+    otherwise (then the bytes, which fail validation), and its errors worded as FastAPI's
+    (``RequestValidationError``: 422 with the same ``detail``)."""
+    if not raw:
+        raise RequestValidationError(
+            [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
+        )
+    value: Any = raw
+    if content_type is None or _is_json(content_type):
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "json_invalid",
+                        "loc": ("body", e.pos),
+                        "msg": "JSON decode error",
+                        "input": {},
+                        "ctx": {"error": e.msg},
+                    }
+                ]
+            ) from None
+    try:
+        return NewMessage.model_validate(value, from_attributes=True)
+    except ValidationError as e:
+        errors = e.errors(include_url=False)
+        raise RequestValidationError(
+            [{**err, "loc": ("body", *err["loc"])} for err in errors]
+        ) from None
+
+
+def _is_json(content_type: str) -> bool:
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (
+        kind.startswith("application/") and kind.endswith("+json")
+    )
+
+
 def max_body_bytes(max_chars: int) -> int:
     """The largest request body a valid message can need: every character written as a
     JSON escaped surrogate pair (12 bytes), and room for the other fields."""
@@ -131,6 +174,14 @@ def too_many(verdict: Verdict, what: str) -> HTTPException:
         f"Too many {what}: try again in {seconds} seconds.",
         headers={"Retry-After": str(seconds)},
     )
+
+
+def add_chat(app: FastAPI, chat: APIRouter) -> None:
+    """``chat`` (a ``chat_router``) on ``app``, its plain Starlette routes (accepting a
+    message) served by ``HotRoutes``, past FastAPI's per-request machinery."""
+    app.include_router(chat)
+    hot = [r for r in chat.routes if isinstance(r, Route) and not isinstance(r, APIRoute)]
+    app.add_middleware(HotRoutes, routes=hot, handlers=app.exception_handlers)
 
 
 def reply_to_hub(hub: Hub, reply: ReplyRequested) -> None:
@@ -188,6 +239,27 @@ def chat_router(
         session_id, cid = await conversations.open_web_session(body.language if body else None)
         sessions.remember(session_id, cid)
         return SessionCreated(session_id=session_id)
+
+    limit = max_body_bytes(max_chars)
+
+    async def accept_message(request: Request) -> Response:
+        """What the documented route below does, without FastAPI's machinery: accepting a
+        message is the hot path of the whole system, and FastAPI's per-request work
+        (dependency solving, its request and response models) cost as much CPU as the
+        accepting itself. Same model, same limits, same errors."""
+        await limit_ip(request)
+        try:
+            raw = await read_capped_body(request, limit)
+        except Rejected as e:
+            metrics.rejected.labels("web", "too_large").inc()
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, e.reason) from None
+        body = message_body(raw, request.headers.get("content-type"))
+        accepted = await post_message(request.path_params["session_id"], body)
+        return Response(accepted.model_dump_json(), 202, media_type="application/json")
+
+    # Matched first; the FastAPI route after it documents the API (and would serve the
+    # same answers without it).
+    router.add_route("/api/chat/sessions/{session_id}/messages", accept_message, ["POST"])
 
     @router.post(
         "/api/chat/sessions/{session_id}/messages",

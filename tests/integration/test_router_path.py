@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from agents.base import Assessment, TriageRequest
+from router import subjects
 from router.bus import EventPublisher
 from router.events import (
     Address,
@@ -163,6 +164,67 @@ async def test_duplicates_inside_one_batch_are_handled_once(
         async with worker(svc, answering()):
             await eventually(lambda: _count_is(svc, "decision", 1), what="the decision")
             await asyncio.sleep(0.5)
+        assert await count(svc, "message", role="resident") == 1
+        assert await count(svc, "message", role="ai") == 1
+
+
+def held_at(text: str) -> tuple[ScriptedAgent, asyncio.Event, asyncio.Event]:
+    """An agent that answers, except that the question ``text`` waits for ``release``;
+    ``holding`` is set once it does."""
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def behave(request: TriageRequest) -> Assessment:
+        if request.text == text:
+            holding.set()
+            await release.wait()
+        return library_answer(request)
+
+    return ScriptedAgent(behave), holding, release
+
+
+async def test_a_worker_answers_the_next_batch_while_a_slow_one_is_in_hand(
+    tmp_path: Path, nats_url: str, database_url: str
+) -> None:
+    async with services(make_settings(tmp_path, nats_url, database_url)) as svc:
+        agent, holding, release = held_at("Hidas kysymys")
+        async with worker(svc, agent):
+            await svc.publisher.publish(sms("Hidas kysymys", "SM-slow", "+358401111111"))
+            await asyncio.wait_for(holding.wait(), 10)
+            await svc.publisher.publish(sms("Kirjasto?", "SM-next", "+358402222222"))
+            # Another resident's message fetched meanwhile is not stuck behind the slow one.
+            await eventually(lambda: _count_is(svc, "decision", 1), what="the next answer")
+            release.set()
+            await eventually(lambda: _count_is(svc, "decision", 2), what="the slow answer")
+        assert await count(svc, "message", role="ai") == 2
+
+
+async def test_a_copy_delivered_while_its_original_is_in_hand_is_triaged_once(
+    tmp_path: Path, nats_url: str, database_url: str
+) -> None:
+    async with services(make_settings(tmp_path, nats_url, database_url)) as svc:
+        js = svc.broker.connection.jetstream()
+        agent, holding, release = held_at("Milloin kirjasto on auki?")
+        async with worker(svc, agent):
+            await svc.publisher.publish(sms("Milloin kirjasto on auki?", "SM-twice"))
+            await asyncio.wait_for(holding.wait(), 10)
+            # The provider sends it again past JetStream's window: a second batch takes it.
+            await js.publish(
+                "neuvonta.v1.message.received.sms",
+                sms("Milloin kirjasto on auki?", "SM-twice").to_json(),
+                headers={"Nats-Msg-Id": "after-the-window"},
+            )
+            await asyncio.sleep(0.5)
+            release.set()
+            await eventually(lambda: _count_is(svc, "decision", 1), what="the decision")
+            consumer = subjects.Durable.ROUTER_INBOUND.value
+            stream = subjects.Stream.CONVERSATIONS.value
+
+            async def both_acked() -> bool:
+                info = await js.consumer_info(stream, consumer)
+                return info.num_ack_pending == 0 and info.num_pending == 0
+
+            await eventually(both_acked, what="both copies acked")
+        assert agent.calls == 1
         assert await count(svc, "message", role="resident") == 1
         assert await count(svc, "message", role="ai") == 1
 

@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from channels.email import from_settings as email_adapter
 from channels.inbox import Inbox
 from channels.ratelimit import RateLimits
-from channels.web.api import chat_router
+from channels.web.api import add_chat, chat_router
 from router.app import Services
 from router.conversations import Conversations
 from router.events import Address, Channel
@@ -58,7 +58,8 @@ def rejected(svc: Services, channel: str) -> float:
 
 def chat_app(svc: Services, limits: RateLimits) -> FastAPI:
     app = FastAPI()
-    app.include_router(
+    add_chat(
+        app,
         chat_router(
             conversations=Conversations(svc.engine),
             publisher=svc.publisher,
@@ -66,7 +67,7 @@ def chat_app(svc: Services, limits: RateLimits) -> FastAPI:
             metrics=svc.metrics,
             max_chars=svc.settings.max_message_chars,
             limits=limits,
-        )
+        ),
     )
     return app
 
