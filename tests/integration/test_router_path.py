@@ -221,7 +221,7 @@ async def test_a_copy_delivered_while_its_original_is_in_hand_is_triaged_once(
 
             async def both_acked() -> bool:
                 info = await js.consumer_info(stream, consumer)
-                return info.num_ack_pending == 0 and info.num_pending == 0
+                return bool(info.num_ack_pending == 0 and info.num_pending == 0)
 
             await eventually(both_acked, what="both copies acked")
         assert agent.calls == 1
