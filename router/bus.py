@@ -296,6 +296,8 @@ async def run_batches(
     try:
         while not stopping.is_set():
             await slots.acquire()
+            if stopping.is_set():  # set while every slot was busy
+                break
             try:
                 msgs = await fetch_batch(sub, spec.batch, wait=0.5)
             except Exception:
@@ -313,6 +315,10 @@ async def run_batches(
         if handling:
             await asyncio.wait(handling)
     finally:
+        # Cancelled: so are the batches in hand (unacked, they come back after ack_wait).
+        for batch in handling:
+            batch.cancel()
+        await asyncio.gather(*handling, return_exceptions=True)
         try:
             await sub.unsubscribe()
         except Exception:  # the connection may already be closed at shutdown

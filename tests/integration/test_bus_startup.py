@@ -54,6 +54,46 @@ async def test_a_consumer_started_before_its_stream_exists_waits_and_then_consum
         await nc.close()
 
 
+async def test_a_stop_finishes_the_batches_in_hand_and_takes_no_more(nats_url: str) -> None:
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    started: list[bytes] = []
+    release = asyncio.Event()
+
+    async def handle(msgs: Sequence[Msg]) -> None:
+        started.extend(m.data for m in msgs)
+        await release.wait()
+        for m in msgs:
+            await m.ack()
+
+    spec = ConsumerSpec(
+        stream=Stream.DEADLETTER,
+        durable="in-flight-test",
+        subject=f"{PREFIX}.deadletter.>",
+        batch=1,
+        in_flight=2,
+    )
+    stopping = asyncio.Event()
+    try:
+        await ensure_streams(js)
+        consumer = asyncio.create_task(run_batches(js, spec, handle, stopping))
+        for n in range(3):
+            await js.publish(f"{PREFIX}.deadletter.test", f"m{n}".encode())
+        for _ in range(100):
+            if len(started) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert started == [b"m0", b"m1"]  # two batches in hand at once, the third waits
+        stopping.set()
+        release.set()
+        await asyncio.wait_for(consumer, timeout=5)
+        assert started == [b"m0", b"m1"]
+        info = await js.consumer_info(Stream.DEADLETTER.value, "in-flight-test")
+        assert (info.num_ack_pending, info.num_pending) == (0, 1)
+    finally:
+        await nc.close()
+
+
 async def test_erasing_a_resident_removes_their_events_from_every_stream_and_no_one_elses(
     nats_url: str,
 ) -> None:
