@@ -138,6 +138,16 @@ def max_body_bytes(max_chars: int) -> int:
     return 12 * max_chars + 4096
 
 
+async def body_within(request: Request, limit: int, refused: Callable[[], None]) -> bytes:
+    """The body, read at most ``limit`` bytes far: a bigger one is refused with 413
+    (``refused`` is called to count it) before it is in memory whole."""
+    try:
+        return await read_capped_body(request, limit)
+    except Rejected as e:
+        refused()
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, e.reason) from None
+
+
 def capped_route(limit: int, refused: Callable[[], None]) -> type[APIRoute]:
     """Routes whose request body is read at most ``limit`` bytes far: a bigger one is
     refused with 413 (``refused`` is called to count it) before it is in memory whole."""
@@ -145,12 +155,8 @@ def capped_route(limit: int, refused: Callable[[], None]) -> type[APIRoute]:
     class CappedRequest(Request):
         async def body(self) -> bytes:
             if not hasattr(self, "_body"):
-                try:
-                    # Starlette's own cache of the body, as FastAPI's custom-request example.
-                    self._body = await read_capped_body(self, limit)
-                except Rejected as e:
-                    refused()
-                    raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, e.reason) from None
+                # Starlette's own cache of the body, as FastAPI's custom-request example.
+                self._body = await body_within(self, limit, refused)
             return self._body
 
     class CappedRoute(APIRoute):
@@ -198,11 +204,11 @@ def chat_router(
     limits: RateLimits | None = None,
 ) -> APIRouter:
     limits = limits if limits is not None else RateLimits()
+    limit = max_body_bytes(max_chars)
+    too_large = metrics.rejected.labels("web", "too_large").inc
     router = APIRouter(
         tags=["web chat"],
-        route_class=capped_route(
-            max_body_bytes(max_chars), metrics.rejected.labels("web", "too_large").inc
-        ),
+        route_class=capped_route(limit, too_large),
     )
     sessions = SessionCache(conversations)
 
@@ -240,19 +246,13 @@ def chat_router(
         sessions.remember(session_id, cid)
         return SessionCreated(session_id=session_id)
 
-    limit = max_body_bytes(max_chars)
-
     async def accept_message(request: Request) -> Response:
         """What the documented route below does, without FastAPI's machinery: accepting a
         message is the hot path of the whole system, and FastAPI's per-request work
         (dependency solving, its request and response models) cost as much CPU as the
         accepting itself. Same model, same limits, same errors."""
         await limit_ip(request)
-        try:
-            raw = await read_capped_body(request, limit)
-        except Rejected as e:
-            metrics.rejected.labels("web", "too_large").inc()
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, e.reason) from None
+        raw = await body_within(request, limit, too_large)
         body = message_body(raw, request.headers.get("content-type"))
         accepted = await post_message(request.path_params["session_id"], body)
         return Response(accepted.model_dump_json(), 202, media_type="application/json")
