@@ -312,12 +312,13 @@ async def run_batches(
             task = asyncio.ensure_future(handle(msgs))
             handling.add(task)
             task.add_done_callback(done)
-        if handling:
-            await asyncio.wait(handling)
-    finally:
+        # Stopping: the batches in hand finish (the gather below waits for them).
+    except asyncio.CancelledError:
         # Cancelled: so are the batches in hand (unacked, they come back after ack_wait).
         for batch in handling:
             batch.cancel()
+        raise
+    finally:
         await asyncio.gather(*handling, return_exceptions=True)
         try:
             await sub.unsubscribe()

@@ -15,6 +15,7 @@ import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -182,12 +183,19 @@ def too_many(verdict: Verdict, what: str) -> HTTPException:
     )
 
 
-def add_chat(app: FastAPI, chat: APIRouter) -> None:
-    """``chat`` (a ``chat_router``) on ``app``, its plain Starlette routes (accepting a
-    message) served by ``HotRoutes``, past FastAPI's per-request machinery."""
-    app.include_router(chat)
-    hot = [r for r in chat.routes if isinstance(r, Route) and not isinstance(r, APIRoute)]
-    app.add_middleware(HotRoutes, routes=hot, handlers=app.exception_handlers)
+@dataclass(frozen=True)
+class Chat:
+    """The web chat's routes: ``documented`` are FastAPI's (they make the OpenAPI schema and
+    would serve every request alone); ``hot`` are plain Starlette routes for the same paths
+    on the hot path (accepting a message), served past FastAPI by ``HotRoutes``."""
+
+    documented: APIRouter
+    hot: tuple[Route, ...]
+
+
+def add_chat(app: FastAPI, chat: Chat) -> None:
+    app.include_router(chat.documented)
+    app.add_middleware(HotRoutes, routes=chat.hot, handlers=app.exception_handlers)
 
 
 def reply_to_hub(hub: Hub, reply: ReplyRequested) -> None:
@@ -202,7 +210,7 @@ def chat_router(
     metrics: Metrics,
     max_chars: int,
     limits: RateLimits | None = None,
-) -> APIRouter:
+) -> Chat:
     limits = limits if limits is not None else RateLimits()
     limit = max_body_bytes(max_chars)
     too_large = metrics.rejected.labels("web", "too_large").inc
@@ -257,9 +265,9 @@ def chat_router(
         accepted = await post_message(request.path_params["session_id"], body)
         return Response(accepted.model_dump_json(), 202, media_type="application/json")
 
-    # Matched first; the FastAPI route after it documents the API (and would serve the
-    # same answers without it).
-    router.add_route("/api/chat/sessions/{session_id}/messages", accept_message, ["POST"])
+    # Served first (``add_chat``); the FastAPI route below documents the API and gives the
+    # same answers (tests/integration/channels/test_web_hot_path.py).
+    hot = (Route("/api/chat/sessions/{session_id}/messages", accept_message, methods=["POST"]),)
 
     @router.post(
         "/api/chat/sessions/{session_id}/messages",
@@ -336,4 +344,4 @@ def chat_router(
 
         return EventSourceResponse(stream(), ping=15)
 
-    return router
+    return Chat(documented=router, hot=hot)

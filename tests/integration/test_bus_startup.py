@@ -88,6 +88,7 @@ async def test_a_stop_finishes_the_batches_in_hand_and_takes_no_more(nats_url: s
         release.set()
         await asyncio.wait_for(consumer, timeout=5)
         assert started == [b"m0", b"m1"]
+        await nc.flush()  # the acks are fire-and-forget: the server has them after this
         info = await js.consumer_info(Stream.DEADLETTER.value, "in-flight-test")
         assert (info.num_ack_pending, info.num_pending) == (0, 1)
     finally:
