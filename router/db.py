@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -135,11 +136,18 @@ def _add_missing_columns(conn: Connection) -> None:
 
 def insert_ignore(conn: AsyncConnection, table: Table) -> Insert:
     """``INSERT … ON CONFLICT DO NOTHING`` for the connection's dialect."""
-    if conn.dialect.name == "postgresql":
+    return _insert_ignore(conn.dialect.name, table)
+
+
+@cache
+def _insert_ignore(dialect: str, table: Table) -> Insert:
+    # Built once per table: statements are immutable, and building one costs more than
+    # running it (see router.store).
+    if dialect == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
-    if conn.dialect.name == "sqlite":
+    if dialect == "sqlite":
         return sqlite.insert(table).on_conflict_do_nothing()
-    raise NotImplementedError(f"unsupported database dialect {conn.dialect.name}")
+    raise NotImplementedError(f"unsupported database dialect {dialect}")
 
 
 async def insert_many_ignore(

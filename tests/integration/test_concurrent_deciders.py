@@ -174,3 +174,44 @@ async def test_a_hold_decided_while_a_person_resolves_the_case_is_decided_again(
     assert conversation["owner"] == "human"
     replies = [e for e in settled.events if isinstance(e, ReplyRequested)]
     assert len(replies) == 1 and ticket["case_number"] in replies[0].text
+
+
+async def test_of_two_conversations_committed_together_only_the_changed_one_is_decided_again(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    # Worker B's slow model holds two residents' messages, which then commit together (one
+    # statement for both conversations); meanwhile worker A hands the first resident off.
+    gate = asyncio.Event()
+
+    async def slow_answer(request: TriageRequest) -> Assessment:
+        await gate.wait()
+        return library_answer(request)
+
+    slow = ScriptedAgent(slow_answer)
+    worker_a, worker_b = pipeline(engines[0], answering()), pipeline(engines[1], slow)
+    other = MessageReceived(
+        channel=Channel.SMS,
+        provider_message_id="SM9",
+        sender=Address(channel=Channel.SMS, value="+358409999999"),
+        text="Missä kirjasto on?",
+    )
+    settled_b = Settled()
+    b = asyncio.create_task(
+        worker_b.process([sms("Milloin kirjasto on auki?", "SM1"), other], settled_b)
+    )
+    await eventually(lambda: slow.calls == 2, what="worker B's model asked twice")
+    await worker_a.process([sms("Haluan puhua ihmisen kanssa", "SM2")], Settled())
+    gate.set()
+    await asyncio.wait_for(b, 10)
+
+    assert sorted(settled_b.positions) == [0, 1] and slow.calls == 2
+    engine = engines[0]
+    (ticket,) = await rows(engine, "ticket")
+    first = (await rows(engine, "message", dedup_key="sms:SM1"))[0]
+    (held,) = await rows(engine, "decision", message_id=first["id"])
+    assert held["action"] == "hold" and held["ticket_id"] == ticket["id"]
+    # The other resident's answer was written once, as decided the first time.
+    (answer,) = await rows(engine, "message", role="ai")
+    assert answer["conversation_id"] != first["conversation_id"]
+    (theirs,) = await rows(engine, "conversation", id=answer["conversation_id"])
+    assert theirs["owner"] == "ai" and theirs["ai_turns"] == 1
