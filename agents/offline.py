@@ -23,6 +23,7 @@ import numpy as np
 from agents.answer import compose_answer
 from agents.base import Assessment, Document, Intent, TriageRequest
 from agents.batching import BatchRunner
+from agents.heap import settle_heap
 from agents.language import LanguageGuess, detect_language
 from agents.language import preload as preload_language_detector
 from agents.passages import Passage, Title, all_passages, document_titles
@@ -131,6 +132,7 @@ class OfflineAgent:
             if self.dense is not None and self.passages:
                 self.dense.start()
         finally:
+            settle_heap()  # the index lives as long as the agent: out of the collector's way
             # Even on failure: triage then finds no index and hands off instead of hanging.
             self._lexical_ready.set()
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
+from agents.heap import settle_heap
 from handoff.queue_config import QueueConfigError
 from router import subjects
 from router.app import (
@@ -253,6 +254,7 @@ async def run(settings: Settings, parts: Parts = Parts()) -> None:
         if ops_sock is not None:
             server = await _serve_http(create_ops_app(services), ops_sock, tasks, "ops")
             log.info("worker health and metrics on port %d", ops_sock.getsockname()[1])
+        settle_heap()
         log.info("%s started in %.1f s", part, time.monotonic() - started)
         stop_wait = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
