@@ -231,9 +231,13 @@ class OnnxE5:
         if not path.exists():
             build(self.model, precision, path)
         options = ort.SessionOptions()
-        # One thread: the router splits the cores between processes, not inside one call.
+        # The caller gives this call its share of the cores (the router splits them between
+        # processes first).
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # Idle threads sleep instead of spinning for the next call: the spin took CPU from the
+        # rest of the worker (14.7 instead of 17.7 ms a message) and set p99 back 13 ms.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.path = path
         self._position = self.model.f32("emb.pos").reshape(self.model.max_positions, -1)

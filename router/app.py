@@ -240,7 +240,7 @@ def build_agent(
         docs,
         doc_url_template=base + "/kb/{doc_id}?lang={lang}",
         vector_cache=cache,
-        embedder=embedder_for(settings.query_encoder),
+        embedder=embedder_for(settings.query_encoder, settings.query_threads),
         shared_vectors=shared_vectors(settings),
     )
     if settings.agent != "llm":

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     agent: Literal["offline", "noop", "llm"] = "offline"
     # How the offline agent embeds questions: the model's weights exactly, or int8 (faster).
     query_encoder: Literal["exact", "int8"] = "exact"
+    # Threads the exact question encoder may use (serve gives its workers their share of
+    # the cores); int8 always uses one.
+    query_threads: Annotated[int, Field(ge=1, le=64)] = 1
     agent_timeout: Annotated[float, Field(gt=0)] = 10.0
     # Knowledge base files loaded on first start when the knowledge base is empty.
     kb_seed: list[Path] = Field(

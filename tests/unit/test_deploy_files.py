@@ -644,10 +644,12 @@ def test_worker_threads_match_its_cpu_limit() -> None:
     c = k8s_container("worker")
     env = {e["name"]: e["value"] for e in c["env"]}
     assert env["OMP_NUM_THREADS"] == str(c["resources"]["limits"]["cpu"])
+    assert env["NEUVONTA_QUERY_THREADS"] == str(c["resources"]["limits"]["cpu"])
     assert c["resources"]["requests"]["cpu"] == c["resources"]["limits"]["cpu"]
     worker = neuvonta_services()["worker"]
     limit = float(worker["deploy"]["resources"]["limits"]["cpus"])
     assert int(worker["environment"]["OMP_NUM_THREADS"]) == limit
+    assert int(worker["environment"]["NEUVONTA_QUERY_THREADS"]) == limit
     assert worker["deploy"]["replicas"] >= 2
     # Its one port is for probes and scrapes, and it is the one the worker serves on.
     assert [p["containerPort"] for p in c["ports"]] == [int(env["NEUVONTA_WORKER_HTTP_PORT"])]

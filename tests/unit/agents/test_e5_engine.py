@@ -180,6 +180,15 @@ def test_batched_questions_get_their_single_vectors(exact: OnnxE5) -> None:
     assert (mixed * single).sum(axis=1).min() > 0.99999
 
 
+def test_more_threads_give_the_same_question_vectors(exact: OnnxE5) -> None:
+    """A worker's question encoder may use its share of the cores: the vectors (and so the
+    cache, the scores and every answer) must not depend on it."""
+    two = OnnxE5("exact", threads=2)
+    batches = [QUESTIONS[i : i + 4] for i in range(0, 12, 4)]
+    for batch in batches:
+        np.testing.assert_array_equal(two.query(batch), exact.query(batch))
+
+
 def test_int8_build_logs_no_warning(
     model: E5File, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
