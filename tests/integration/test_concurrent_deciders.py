@@ -73,11 +73,10 @@ class Settled:
         self.events += events
 
 
-async def b_decides_while_a_commits(
-    engines: tuple[AsyncEngine, AsyncEngine], b_text: str, a_text: str
-) -> tuple[ScriptedAgent, Settled]:
-    """Worker B takes ``b_text`` and its model is slow; meanwhile worker A takes the
-    resident's next message, ``a_text``, and commits first. B's model and settle calls."""
+def slow_worker_b(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> tuple[asyncio.Event, ScriptedAgent, Pipeline, Pipeline]:
+    """Workers A and B on their own engines; B's model answers once the gate opens."""
     gate = asyncio.Event()
 
     async def slow_answer(request: TriageRequest) -> Assessment:
@@ -85,7 +84,15 @@ async def b_decides_while_a_commits(
         return library_answer(request)
 
     slow = ScriptedAgent(slow_answer)
-    worker_a, worker_b = pipeline(engines[0], answering()), pipeline(engines[1], slow)
+    return gate, slow, pipeline(engines[0], answering()), pipeline(engines[1], slow)
+
+
+async def b_decides_while_a_commits(
+    engines: tuple[AsyncEngine, AsyncEngine], b_text: str, a_text: str
+) -> tuple[ScriptedAgent, Settled]:
+    """Worker B takes ``b_text`` and its model is slow; meanwhile worker A takes the
+    resident's next message, ``a_text``, and commits first. B's model and settle calls."""
+    gate, slow, worker_a, worker_b = slow_worker_b(engines)
     settled_a, settled_b = Settled(), Settled()
     b = asyncio.create_task(worker_b.process([sms(b_text, "SM1")], settled_b))
     await eventually(lambda: slow.calls == 1, what="worker B's model asked")
@@ -181,14 +188,7 @@ async def test_of_two_conversations_committed_together_only_the_changed_one_is_d
 ) -> None:
     # Worker B's slow model holds two residents' messages, which then commit together (one
     # statement for both conversations); meanwhile worker A hands the first resident off.
-    gate = asyncio.Event()
-
-    async def slow_answer(request: TriageRequest) -> Assessment:
-        await gate.wait()
-        return library_answer(request)
-
-    slow = ScriptedAgent(slow_answer)
-    worker_a, worker_b = pipeline(engines[0], answering()), pipeline(engines[1], slow)
+    gate, slow, worker_a, worker_b = slow_worker_b(engines)
     other = MessageReceived(
         channel=Channel.SMS,
         provider_message_id="SM9",
