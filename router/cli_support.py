@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
@@ -100,15 +101,31 @@ NATS_CONNECT_TIMEOUT = 2.0
 
 def nats_url_for(settings: Settings) -> str | None:
     """``NATS_URL``, else the embedded server of a ``serve`` running on this data folder
-    (its ``serve.json``); None when there is neither."""
+    (its ``serve.json``); None when there is neither, or the ``serve`` that wrote the file
+    is gone (it crashed, or was killed, before it could remove it)."""
     if settings.nats_url:
         return settings.nats_url
     try:
         runtime = json.loads((settings.data_dir / "serve.json").read_text())
     except (OSError, ValueError):
         return None
-    url = runtime.get("nats_url") if isinstance(runtime, dict) else None
+    if not isinstance(runtime, dict) or not _running(runtime.get("pid")):
+        return None
+    url = runtime.get("nats_url")
     return url if isinstance(url, str) and url else None
+
+
+def _running(pid: object) -> bool:
+    """Whether process ``pid`` exists (an unreadable pid counts as running: try its URL)."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 async def connect_nats(url: str) -> NatsClient:

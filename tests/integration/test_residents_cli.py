@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -342,6 +343,42 @@ async def test_delete_erases_the_stream_copies_in_the_data_folders_own_nats(
     with EmbeddedNats(data / "nats") as server:
         assert await in_streams(server.url, NUMBER) == 0
         assert await in_streams(server.url, OTHER) == 1
+
+
+async def test_delete_after_a_crashed_serve_uses_the_data_folders_own_nats(
+    tmp_path: Path,
+) -> None:
+    """A ``serve`` killed hard leaves its serve.json behind, naming a NATS that is gone: the
+    command sees that its process is gone and erases in the data folder's streams."""
+    from router.bus import EventPublisher, ensure_streams
+    from router.embedded import EmbeddedNats
+
+    data = tmp_path / "var"
+    with EmbeddedNats(data / "nats") as server:
+        nc = await nats.connect(server.url)
+        await ensure_streams(nc.jetstream())
+        await EventPublisher(nc.jetstream()).publish(
+            sms(Channel.SMS, NUMBER, "Minun kysymykseni", "E1")
+        )
+        await nc.close()
+        gone = server.url
+    dead_pid = await asyncio.to_thread(_pid_of_finished_process)
+    (data / "serve.json").write_text(
+        json.dumps({"url": "http://127.0.0.1:9", "nats_url": gone, "pid": dead_pid})
+    )
+    cli = Cli(f"sqlite:///{data / 'neuvonta.db'}", tmp_path)
+    done = await cli.ok("residents", "delete", f"sms:{NUMBER}", "--yes")
+    assert done.stdout.splitlines()[-1] == (
+        "erased from the message streams: 1 events (1 in NEUVONTA_CONVERSATIONS)"
+    )
+    with EmbeddedNats(data / "nats") as server:
+        assert await in_streams(server.url, NUMBER) == 0
+
+
+def _pid_of_finished_process() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
 
 
 async def test_delete_says_when_the_streams_cannot_be_reached(tmp_path: Path) -> None:
