@@ -501,6 +501,7 @@ def kb_ingest(
     Other sources' documents are left alone.
     """
     from agents.knowledge.ingest import PTV_API, FetchError, SourceError, load_source
+    from agents.vectors import forget_vectors
 
     settings = settings_for(data_dir)
     try:
@@ -515,6 +516,8 @@ def kb_ingest(
         fail(str(e))
     except FetchError as e:
         fail(f"cannot fetch {e}", 1)
+    # The database's copies went in the same transaction; the data folder's file now.
+    forget_vectors(settings.vector_cache, summary.stale_vectors)
     _print_ingest(loaded, summary, before)
 
 

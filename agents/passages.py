@@ -119,3 +119,8 @@ def document_passages(doc: Document) -> list[Passage]:
 
 def all_passages(docs: list[Document]) -> list[Passage]:
     return [p for doc in docs for p in document_passages(doc)]
+
+
+def vector_keys(docs: list[Document]) -> set[str]:
+    """The content keys the dense index keeps vectors under for ``docs``."""
+    return {p.key for p in all_passages(docs)} | {t.key for t in document_titles(docs)}

@@ -127,6 +127,26 @@ def wanted_vectors(rows: Iterable[tuple[str, bytes]], keys: Sequence[str]) -> di
     return out
 
 
+def cache_file(path: Path) -> Path:
+    """A cache's SQLite file: ``path`` itself, or ``vectors.sqlite3`` in a directory."""
+    return path / "vectors.sqlite3" if path.is_dir() or not path.suffix else path
+
+
+def forget_vectors(path: Path, keys: Iterable[str]) -> int:
+    """Drop the vectors of ``keys`` (of every model) from the cache at ``path``; returns
+    how many. SQLite reuses the freed pages for the vectors that come next."""
+    file, wanted = cache_file(path), sorted(keys)
+    if not file.exists() or not wanted:
+        return 0
+    dropped = 0
+    with closing(sqlite3.connect(file, timeout=30)) as db, db:
+        for start in range(0, len(wanted), 500):  # under SQLite's bound-parameter limit
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            dropped += db.execute(f"DELETE FROM vectors WHERE key IN ({marks})", chunk).rowcount  # noqa: S608
+    return dropped
+
+
 class VectorCache:
     """Vectors by content key in one SQLite file (a directory path gets ``vectors.sqlite3``).
 
@@ -134,11 +154,8 @@ class VectorCache:
     """
 
     def __init__(self, path: Path, model_id: str) -> None:
-        if path.is_dir() or not path.suffix:
-            path.mkdir(parents=True, exist_ok=True)
-            path = path / "vectors.sqlite3"
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        path = cache_file(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.model_id = model_id
         with closing(self._connect()) as db, db:

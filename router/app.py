@@ -232,7 +232,7 @@ def build_agent(
     from agents.offline import OfflineAgent
     from agents.vectors import embedder_for
 
-    cache = settings.data_dir / "kb-vectors"
+    cache = settings.vector_cache
     if seeded := seed_cache(cache, settings.kb_seed):
         log.info("%d passage vectors taken from the bundled knowledge base", seeded)
     base = (settings.public_url or "").rstrip("/")

@@ -142,6 +142,11 @@ class Settings(BaseSettings):
     def database(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'neuvonta.db'}"
 
+    @property
+    def vector_cache(self) -> Path:
+        """The data folder's passage vectors (the workers of one machine share the file)."""
+        return self.data_dir / "kb-vectors"
+
 
 def nats_servers(url: str) -> list[str]:
     """``nats://a:4222,nats://b:4222`` as the list nats-py takes (it refuses the string)."""

@@ -101,6 +101,8 @@ class SyncSummary:
     changed: int
     unchanged: int
     removed: int
+    # Vector keys of passages and titles no document has any more (their vectors can go).
+    stale_vectors: frozenset[str] = frozenset()
 
     @property
     def modified(self) -> bool:
@@ -753,11 +755,14 @@ async def sync(
             progress("writing documents", n, len(put))
 
     step(0)
-    await store.apply(origin, put=put, keep=plan.unchanged, remove=plan.removed, progress=step)
+    stale = await store.apply(
+        origin, put=put, keep=plan.unchanged, remove=plan.removed, progress=step
+    )
     return SyncSummary(
         origin=origin,
         added=len(plan.added),
         changed=len(plan.changed),
         unchanged=len(plan.unchanged),
         removed=len(plan.removed),
+        stale_vectors=stale,
     )

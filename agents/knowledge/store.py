@@ -12,12 +12,14 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from agents.base import Document
+from agents.passages import vector_keys
 from router.events import utcnow
-from router.tables import KbDocumentOriginRow, KbDocumentRow
+from router.tables import KbDocumentOriginRow, KbDocumentRow, KbVectorRow
 
 KB = KbDocumentRow.__table__  # type: ignore[attr-defined]
 
 ORIGIN = KbDocumentOriginRow.__table__  # type: ignore[attr-defined]
+VECTORS = KbVectorRow.__table__  # type: ignore[attr-defined]
 # Rows per IN (...) clause: well under every database's bound-parameter limit.
 _CHUNK = 500
 # The columns that make a ``Document``.
@@ -109,14 +111,21 @@ class KnowledgeStore:
         keep: Sequence[str] = (),
         remove: Sequence[str] = (),
         progress: Callable[[int], None] | None = None,
-    ) -> None:
+    ) -> frozenset[str]:
         """One transaction: write ``put`` (new or changed), delete ``remove``, and record
         ``origin`` for the written and the kept (unchanged) documents.
 
-        ``progress`` gets the number of documents written so far after each one.
+        ``progress`` gets the number of documents written so far after each one. Returns the
+        vector keys that only the replaced and removed versions had: their vectors are
+        dropped from the database here (``forget_vectors`` for a data folder's file).
         """
         now = utcnow()
         async with self.engine.begin() as conn:
+            old = await self._documents(conn, [*(d.id for d in put), *remove])
+            replaced = {d.id for d in old}
+            stale = vector_keys(old) - vector_keys([d for d in put if d.id in replaced])
+            for chunk in _chunks(sorted(stale)):
+                await conn.execute(delete(VECTORS).where(VECTORS.c.key.in_(chunk)))
             await self._delete(conn, list(remove))
             for n, doc in enumerate(put, 1):
                 await conn.execute(delete(KB).where(KB.c.id == doc.id))
@@ -129,6 +138,15 @@ class KnowledgeStore:
                 await conn.execute(
                     ORIGIN.insert(), [{"doc_id": i, "origin": origin} for i in chunk]
                 )
+        return frozenset(stale)
+
+    @staticmethod
+    async def _documents(conn: AsyncConnection, ids: list[str]) -> list[Document]:
+        docs = []
+        for chunk in _chunks(ids):
+            rows = await conn.execute(select(*_DOC_COLUMNS).where(KB.c.id.in_(chunk)))
+            docs += [Document.model_validate(dict(r._mapping)) for r in rows]
+        return docs
 
     @staticmethod
     async def _delete(conn: AsyncConnection, ids: list[str]) -> None:

@@ -132,6 +132,42 @@ def test_bad_sources_exit_2_and_change_nothing(tmp_path: Path) -> None:
     assert json.loads(ok("kb", "list", "--json", *data).stdout) == []
 
 
+def test_ingest_drops_the_cached_vectors_of_removed_and_changed_pages(
+    tmp_path: Path, mini_kb: Path
+) -> None:
+    import sqlite3
+
+    from agents.knowledge.store import read_docs_jsonl
+    from agents.passages import vector_keys
+
+    data: list[str | Path] = ["--data-dir", tmp_path / "var"]
+    ok("kb", "ingest", mini_kb, *data)
+    ok("kb", "search", "Mistä voin lainata kirjoja?", *data)  # fills the data folder's cache
+    cache = tmp_path / "var" / "kb-vectors" / "vectors.sqlite3"
+
+    def cached() -> set[str]:
+        with sqlite3.connect(cache) as db:
+            return {k for (k,) in db.execute("SELECT key FROM vectors")}
+
+    docs = read_docs_jsonl(mini_kb.read_text("utf-8").splitlines())
+    assert vector_keys(docs) <= cached()
+    library, rewritten, *rest = sorted(docs, key=lambda d: d.id != MINI_IDS[0])
+    assert library.id == MINI_IDS[0] and rewritten.text.get("fi")
+    # The site now: no library page, and another page's Finnish text rewritten.
+    new_text = rewritten.model_copy(
+        update={"text": {**rewritten.text, "fi": "Jätehuolto on uudistunut."}}
+    )
+    write_jsonl(mini_kb, [d.model_dump(mode="json") for d in (new_text, *rest)])
+    assert summary_line(ok("kb", "ingest", mini_kb, *data)).startswith(
+        "added 0 · changed 1 · unchanged 2 · removed 1"
+    )
+    left = cached()
+    assert not vector_keys([library]) & left
+    assert not (vector_keys([rewritten]) - vector_keys([new_text])) & left
+    assert vector_keys(rest) <= left  # the other pages' vectors stay
+    assert vector_keys([rewritten]) & vector_keys([new_text]) <= left  # and the unchanged parts'
+
+
 # --- neuvonta kb list / search ---
 
 

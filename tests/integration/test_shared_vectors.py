@@ -120,3 +120,39 @@ def test_only_postgresql_deployments_share_vectors_in_the_database(tmp_path: Pat
         Settings(data_dir=tmp_path, database_url="postgresql://u@db.example:5432/neuvonta")
     )
     assert on_postgres is not None
+
+
+async def test_a_sync_drops_the_vectors_only_replaced_and_removed_pages_had(
+    database_url: str,
+) -> None:
+    from agents.knowledge.ingest import sync
+    from agents.knowledge.store import KnowledgeStore
+    from agents.passages import vector_keys
+
+    await schema(database_url)
+    docs = small_kb()
+    engine = create_engine(database_url)
+    vectors = DatabaseVectors(database_url, "model-a")
+    try:
+        kb = KnowledgeStore(engine)
+        await sync(kb, "site", docs)
+        before = vector_keys(docs)
+        vectors.store({k: unit(i) for i, k in enumerate(sorted(before))})
+
+        # The next crawl: the first page's Finnish text changed, the second page is gone.
+        changed = docs[0].model_copy(update={"text": {**docs[0].text, "fi": "Uusi teksti."}})
+        now = [changed, *docs[2:]]
+        summary = await sync(kb, "site", now)
+
+        assert (summary.changed, summary.removed) == (1, 1)
+        kept = vector_keys(now)
+        gone = before - kept
+        assert summary.stale_vectors == gone
+        assert vector_keys([docs[1]]) <= gone  # every vector of the removed page
+        assert vector_keys([docs[0]]) - vector_keys([changed]) <= gone  # the old text's
+        assert set(vectors.load(sorted(before))) == before & kept
+        # Unchanged parts of the changed page (its titles, its Swedish text) keep theirs.
+        assert vector_keys([docs[0]]) & vector_keys([changed]) <= set(vectors.load(sorted(kept)))
+    finally:
+        vectors.close()
+        await engine.dispose()
