@@ -217,6 +217,10 @@ class LlmAgent:
         """Stop the offline agent's background work (``router.app.close_agent``)."""
         self.offline.close()
 
+    def wait_indexed(self, timeout: float | None = None) -> bool:
+        """Until the offline agent's index exists (``router.app.settle_agent``)."""
+        return self.offline.wait_indexed(timeout)
+
     # ---- one message ----
 
     async def triage(self, request: TriageRequest) -> Assessment:

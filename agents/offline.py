@@ -23,7 +23,6 @@ import numpy as np
 from agents.answer import compose_answer
 from agents.base import Assessment, Document, Intent, TriageRequest
 from agents.batching import BatchRunner
-from agents.heap import settle_heap
 from agents.language import LanguageGuess, detect_language
 from agents.language import preload as preload_language_detector
 from agents.passages import Passage, Title, all_passages, document_titles
@@ -132,7 +131,6 @@ class OfflineAgent:
             if self.dense is not None and self.passages:
                 self.dense.start()
         finally:
-            settle_heap()  # the index lives as long as the agent: out of the collector's way
             # Even on failure: triage then finds no index and hands off instead of hanging.
             self._lexical_ready.set()
 
@@ -156,6 +154,10 @@ class OfflineAgent:
     def ready_fraction(self) -> float:
         """Share of passages with a dense vector (1.0 when dense retrieval is off)."""
         return self.dense.fraction if self.dense is not None else 1.0
+
+    def wait_indexed(self, timeout: float | None = None) -> bool:
+        """Block until the lexical index exists (the agent answers from then on)."""
+        return self._lexical_ready.wait(timeout)
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Block until the lexical index and all passage vectors exist (tests, eval)."""

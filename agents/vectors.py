@@ -20,7 +20,6 @@ import numpy as np
 import numpy.typing as npt
 
 from agents.e5_onnx import VECTORS_VERSION, Precision
-from agents.heap import settle_heap
 
 Matrix = npt.NDArray[np.float32]
 
@@ -286,7 +285,6 @@ class DenseIndex:
             model = self.embedder()
             # The first query pages the model in (~1 s): pay that here, not in a resident's.
             model.query(["warm-up"])
-            settle_heap()  # the model's Python side lives as long as the process
             todo = [i for i in self.fill_order() if not self.ready[i]]
             for start in range(0, len(todo), BATCH):
                 if self._stop.is_set():

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agents.base import Document, TriageAgent
+from agents.heap import settle_heap
 from agents.knowledge.store import KnowledgeStore, read_docs_jsonl
 from channels.web.hub import Hub
 from handoff.policy_store import LivePolicy, PolicyStore
@@ -268,6 +269,16 @@ def shared_vectors(settings: Settings) -> Callable[[str], VectorStore] | None:
     from agents.knowledge.shared_vectors import DatabaseVectors
 
     return lambda model_id: DatabaseVectors(settings.database, model_id)
+
+
+def settle_agent(agent: TriageAgent, timeout: float = 120.0) -> None:
+    """Once the agent's index is built, take the long-lived heap out of the garbage
+    collector's way (``agents.heap``). Only for an agent that lives as long as its process:
+    what a freeze holds is never collected, so a short-lived agent would stay in memory."""
+    wait = getattr(agent, "wait_indexed", None)
+    if callable(wait):
+        wait(timeout)
+    settle_heap()
 
 
 def close_agent(agent: TriageAgent) -> None:

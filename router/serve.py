@@ -28,6 +28,7 @@ from router.app import (
     create_ops_app,
     initial_policy,
     load_knowledge,
+    settle_agent,
     shutdown_agent,
 )
 from router.embedded import EmbeddedNats
@@ -254,7 +255,10 @@ async def run(settings: Settings, parts: Parts = Parts()) -> None:
         if ops_sock is not None:
             server = await _serve_http(create_ops_app(services), ops_sock, tasks, "ops")
             log.info("worker health and metrics on port %d", ops_sock.getsockname()[1])
-        settle_heap()
+        if router_worker is not None:  # messages are consumed meanwhile
+            await asyncio.to_thread(settle_agent, router_worker.agent)
+        else:
+            settle_heap()
         log.info("%s started in %.1f s", part, time.monotonic() - started)
         stop_wait = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
