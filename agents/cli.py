@@ -147,13 +147,13 @@ def eval_command(
         fail(f"unknown agent {agent!r}: use offline, llm or noop")
     if agent == "llm":
         _check_llm_settings()
-    docs = _read_kb_files(kb)
+    docs = read_kb_files(kb)
     qs = read_questions(questions)
-    _check_expected(qs, docs)
+    check_expected(qs, docs)
     if sweep:
         chart = _chart_path(chart)
     policy = eval_policy()
-    triage, result = _run_questions(
+    triage, result = run_questions(
         agent, docs, kb, qs, policy, threshold, cache=not no_cache, dense=not lexical_only
     )
     points = _sweep(result, policy) if sweep else []
@@ -182,7 +182,7 @@ def _check_llm_settings() -> None:
         )
 
 
-def _run_questions(
+def run_questions(
     kind: str,
     docs: list[Document],
     kb: Sequence[Path],
@@ -202,7 +202,9 @@ def _run_questions(
             return agent, asyncio.run(_evaluate(agent, qs, policy, threshold, report))
 
 
-def _read_kb_files(paths: Sequence[Path]) -> list[Document]:
+def read_kb_files(paths: Sequence[Path]) -> list[Document]:
+    """The documents of ``eval``'s ``--kb`` files (a later file's document replaces an
+    earlier one's of the same id); a file that cannot be read ends the command."""
     from agents.knowledge.ingest import SourceError, parse_docs_jsonl
 
     docs: dict[str, Document] = {}
@@ -247,7 +249,8 @@ def read_questions(path: Path) -> list[Question]:
     return qs
 
 
-def _check_expected(qs: Sequence[Question], docs: Sequence[Document]) -> None:
+def check_expected(qs: Sequence[Question], docs: Sequence[Document]) -> None:
+    """End the command when a question expects a document the knowledge base lacks."""
     known = {d.id for d in docs}
     missing = sorted({d for q in qs for d in q.expected_docs if d not in known})
     if missing:
@@ -320,7 +323,7 @@ def offline_eval_agent(kb: Sequence[Path]) -> OfflineAgent:
     every vector there: for the benches that measure it further (bench.dense_stages, …)."""
     from agents.offline import OfflineAgent
 
-    agent = _eval_agent("offline", _read_kb_files(kb), kb, _user_cache(), dense=True)
+    agent = _eval_agent("offline", read_kb_files(kb), kb, _user_cache(), dense=True)
     assert isinstance(agent, OfflineAgent)
     return agent
 
@@ -390,7 +393,8 @@ def _report_json(result: Report, points: Sequence[SweepPoint]) -> dict[str, Any]
     return out
 
 
-def _cell(key: str, value: float | None) -> str:
+def figure_cell(key: str, value: float | None) -> str:
+    """A figure as the eval tables print it (latencies in ms, the rest to 3 decimals)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     if key.startswith("latency"):
@@ -414,8 +418,8 @@ def _print_report(result: Report, caption: str, threshold: float) -> None:
         label = key.replace("latency_ms_", "latency ms ")
         table.add_row(
             label,
-            _cell(key, getattr(result, key)),
-            *(_cell(key, getattr(result.by_lang[x], key)) for x in langs),
+            figure_cell(key, getattr(result, key)),
+            *(figure_cell(key, getattr(result.by_lang[x], key)) for x in langs),
         )
     out.print(table)
 
@@ -430,9 +434,9 @@ def _print_sweep(points: Sequence[SweepPoint], default_threshold: float) -> None
         table.add_row(
             f"{p.threshold:.2f}{mark}",
             str(p.answers),
-            _cell("", p.answer_precision),
-            _cell("", p.coverage),
-            _cell("", p.false_answer_rate),
+            figure_cell("", p.answer_precision),
+            figure_cell("", p.coverage),
+            figure_cell("", p.false_answer_rate),
         )
     Console().print(table)
 

@@ -180,33 +180,29 @@ def _exit(message: str) -> NoReturn:
 def run_set(s: EvalSet, data: Path, *, cache: bool) -> dict[str, Figures]:
     """The offline agent as ``neuvonta eval`` runs it, then the baseline on the same input."""
     from agents.cli import (
-        _check_expected,
-        _read_kb_files,
-        _run_questions,
+        check_expected,
         eval_policy,
+        read_kb_files,
         read_questions,
+        run_questions,
     )
     from agents.evaluate import evaluate
 
     kb = [data / "kb" / s.kb]
-    docs = _read_kb_files(kb)
+    docs = read_kb_files(kb)
     qs = read_questions(data / "eval" / s.questions)
-    _check_expected(qs, docs)
+    check_expected(qs, docs)
     policy = eval_policy()
-    _, offline = _run_questions("offline", docs, kb, qs, policy, None, cache=cache, dense=True)
+    _, offline = run_questions("offline", docs, kb, qs, policy, None, cache=cache, dense=True)
     baseline = asyncio.run(evaluate(Bm25Agent(docs), qs, policy))
     return {"offline agent": offline, "BM25 baseline": baseline}
 
 
-def _cell(key: str, value: float | None) -> str:
-    from agents.cli import _cell as cell
-
-    return cell(key, value)
-
-
 def rows(results: dict[str, dict[str, Figures]]) -> list[list[str]]:
+    from agents.cli import figure_cell
+
     return [
-        [f"{name} ({f.questions})", agent, *(_cell(k, getattr(f, k)) for k, _ in COLUMNS)]
+        [f"{name} ({f.questions})", agent, *(figure_cell(k, getattr(f, k)) for k, _ in COLUMNS)]
         for name, by_agent in results.items()
         for agent, f in by_agent.items()
     ]

@@ -6,11 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from router.cli_support import DataDir, fail, queues_of, settings_for
+from router.cli_support import DataDir, fail, print_table, queues_of, settings_for
 
 if TYPE_CHECKING:
     from handoff.hours import Span
@@ -32,18 +29,19 @@ def show(
     if as_toml:
         typer.echo(render_queues(queues), nl=False)
         return
-    table = Table(box=None, pad_edge=False)
-    for column in ("queue", "name (fi / sv / en)", "departments", "hours", "first response"):
-        table.add_column(column)
-    for q in queues:
-        table.add_row(
-            escape(q.name),
-            escape(" / ".join(q.label.get(lang, "") for lang in ("fi", "sv", "en"))),
-            escape(", ".join(q.departments) or "–"),
-            escape(_hours_text(q.hours.week)),
-            f"{q.first_response_minutes} min",
-        )
-    Console(soft_wrap=True).print(table)
+    print_table(
+        ("queue", "name (fi / sv / en)", "departments", "hours", "first response"),
+        (
+            (
+                q.name,
+                " / ".join(q.label.get(lang, "") for lang in ("fi", "sv", "en")),
+                ", ".join(q.departments) or "–",
+                _hours_text(q.hours.week),
+                f"{q.first_response_minutes} min",
+            )
+            for q in queues
+        ),
+    )
 
 
 @queues_app.command("check")

@@ -13,9 +13,6 @@ import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from router.cli_support import (
     DataDir,
@@ -23,6 +20,7 @@ from router.cli_support import (
     fail,
     nats_url_for,
     note,
+    print_table,
     run_on_database,
     settings_for,
     warn,
@@ -186,17 +184,14 @@ def _print_report(report: RetentionReport) -> None:
     if not report.deleted:
         typer.echo(f"retention: nothing to delete{' (dry run)' if report.dry_run else ''}")
     else:
-        table = Table(box=None, pad_edge=False)
-        table.add_column("table")
-        table.add_column(verb, justify="right")
-        table.add_column("kept anonymised", justify="right")
-        for name in sorted(set(report.deleted) | set(report.anonymised)):
-            table.add_row(
-                escape(name),
-                str(report.deleted.get(name, 0)),
-                str(report.anonymised.get(name, 0)),
-            )
-        Console(soft_wrap=True).print(table)
+        print_table(
+            ("table", verb, "kept anonymised"),
+            (
+                (name, str(report.deleted.get(name, 0)), str(report.anonymised.get(name, 0)))
+                for name in sorted(set(report.deleted) | set(report.anonymised))
+            ),
+            right=(verb, "kept anonymised"),
+        )
         kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(report.conversations.items()))
         if kinds:
             typer.echo(f"conversations past their limit: {kinds}")

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from router.cli_support import (
     DataDir,
     connect_nats,
     fail,
     nats_url_for,
+    print_table,
     queues_of,
     run_on_database,
     settings_for,
@@ -119,14 +119,13 @@ def show(
         f"Default threshold: {state.default:g} (minimum confidence for an automatic answer; "
         "1: the AI never answers on its own)"
     )
-    table = Table(box=None, pad_edge=False)
-    for column in ("queue", "threshold", "always to a person"):
-        table.add_column(column)
-    for q in queues:
+
+    def row(q: Queue) -> tuple[str, str, str]:
         value = state.queues.get(q.name)
         shown = f"{state.default:g} (default)" if value is None else f"{value:g}"
-        table.add_row(escape(q.name), shown, "yes" if q.name in state.always_handoff else "no")
-    out.print(table)
+        return q.name, shown, "yes" if q.name in state.always_handoff else "no"
+
+    print_table(("queue", "threshold", "always to a person"), map(row, queues), out=out)
 
 
 def _parse_queue_values(items: list[str]) -> dict[str, float]:

@@ -14,11 +14,16 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from router.cli_support import DataDir, fail, note, queues_of, run_on_database, settings_for
+from router.cli_support import (
+    DataDir,
+    fail,
+    note,
+    print_table,
+    queues_of,
+    run_on_database,
+    settings_for,
+)
 
 # The database modules load inside the commands: `neuvonta --help` does not pay for them.
 if TYPE_CHECKING:
@@ -136,12 +141,7 @@ def list_users(data_dir: DataDir = None) -> None:
     if not rows:
         typer.echo("No staff accounts yet: add one with `neuvonta users add`.")
         return
-    table = Table(box=None, pad_edge=False)
-    for column in ("username", "role", "queues", "disabled", "last login"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(escape(cell) for cell in row))
-    Console(soft_wrap=True).print(table)
+    print_table(("username", "role", "queues", "disabled", "last login"), rows)
 
 
 @users_app.command("disable")

@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from router.settings import Settings, nats_servers
 
@@ -145,3 +146,20 @@ async def connect_nats(url: str) -> NatsClient:
         reconnect_time_wait=0.5,
         error_cb=quiet,
     )
+
+
+def print_table(
+    columns: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    *,
+    right: Collection[str] = (),
+    out: Console | None = None,
+) -> None:
+    """Rows under their column names, without borders (easy to read, and to grep); every
+    cell is printed as it is, never read as markup. ``right``: the columns of numbers."""
+    table = Table(box=None, pad_edge=False)
+    for column in columns:
+        table.add_column(escape(column), justify="right" if column in right else "left")
+    for row in rows:
+        table.add_row(*(escape(cell) for cell in row))
+    (out or Console(soft_wrap=True)).print(table)
