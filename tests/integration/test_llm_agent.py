@@ -515,11 +515,10 @@ async def test_an_endpoint_that_wants_max_completion_tokens_gets_it(
     assert second["max_completion_tokens"] == 700
 
 
-async def test_the_factory_needs_an_endpoint_and_a_model(
+async def test_the_factory_builds_the_agent_of_the_configured_endpoint(
     fake: OpenAIFake, offline: OfflineAgent
 ) -> None:
-    assert llm_agent_from_settings(Settings(llm_base_url=None, llm_model=MODEL), offline) is None
-    assert llm_agent_from_settings(Settings(llm_base_url=fake.base_url), offline) is None
+    # Without an endpoint or a model there is none: tests/unit/agents/test_llm_endpoint.py.
     agent = llm_agent_from_settings(settings_for(fake), offline)
     assert isinstance(agent, LlmAgent)
     assert agent.name == "llm"
