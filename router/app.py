@@ -107,7 +107,8 @@ class Services:
         replicas = self.settings.jetstream_replicas
 
         async def setup() -> None:
-            await ensure_streams(js, replicas)
+            # A resident's events never outlive their data's retention in the streams either.
+            await ensure_streams(js, replicas, self.settings.longest_stream_age)
             await config_bucket(js, replicas)
 
         await patiently("the streams", setup)

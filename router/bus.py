@@ -72,7 +72,9 @@ STREAM_RETENTION: dict[Stream, float] = {
 }
 
 
-def stream_configs(replicas: int = 1) -> list[StreamConfig]:
+def stream_configs(replicas: int = 1, longest: float | None = None) -> list[StreamConfig]:
+    """``longest``: seconds no event may be kept beyond (the residents' data retention), where
+    that is shorter than a stream's own ``STREAM_RETENTION``."""
     return [
         StreamConfig(
             name=stream.value,
@@ -80,16 +82,18 @@ def stream_configs(replicas: int = 1) -> list[StreamConfig]:
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
             num_replicas=replicas,
-            max_age=STREAM_RETENTION[stream],
+            max_age=min(STREAM_RETENTION[stream], longest or STREAM_RETENTION[stream]),
             duplicate_window=120.0,
         )
         for stream, subjects in STREAM_SUBJECTS.items()
     ]
 
 
-async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
+async def ensure_streams(
+    js: JetStreamContext, replicas: int = 1, longest: float | None = None
+) -> None:
     """Create the streams, or bring an existing one's configuration up to date."""
-    for config in stream_configs(replicas):
+    for config in stream_configs(replicas, longest):
         assert config.name is not None
         try:
             await js.stream_info(config.name)

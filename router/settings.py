@@ -143,6 +143,13 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'neuvonta.db'}"
 
     @property
+    def longest_stream_age(self) -> float | None:
+        """Seconds a message stream may keep an event: the shortest retention of residents'
+        conversations (None: no retention shorter than the streams' own)."""
+        days = [d for d in (self.retention_web_days, self.retention_contact_days) if d > 0]
+        return min(days) * 86_400.0 if days else None
+
+    @property
     def vector_cache(self) -> Path:
         """The data folder's passage vectors (the workers of one machine share the file)."""
         return self.data_dir / "kb-vectors"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from pathlib import Path
 
 import nats
 import pytest
@@ -148,3 +149,33 @@ async def test_erasing_a_resident_removes_their_events_from_every_stream_and_no_
             assert (await js.stream_info(stream.value)).state.consumer_count == 0
     finally:
         await nc.close()
+
+
+async def test_streams_keep_no_event_longer_than_the_residents_data_retention(
+    nats_url: str, tmp_path: Path
+) -> None:
+    from tests.integration.harness import make_settings, services
+
+    async def ages(**retention: int) -> dict[str, float]:
+        settings = make_settings(
+            tmp_path, nats_url, f"sqlite+aiosqlite:///{tmp_path / 'n.db'}", **retention
+        )
+        async with services(settings) as svc:
+            js = svc.broker.connection.jetstream()
+            return {s.value: (await js.stream_info(s.value)).config.max_age or 0 for s in Stream}
+
+    day = 86_400.0
+    defaults = await ages()
+    assert defaults == {
+        Stream.CONVERSATIONS.value: 14 * day,
+        Stream.HANDOFF.value: 14 * day,
+        Stream.DEADLETTER.value: 90 * day,
+    }
+    # Web chats kept 3 days: a running system's streams are shortened to 3 days at start.
+    short = await ages(retention_web_days=3, retention_contact_days=365)
+    assert set(short.values()) == {3 * day}
+    # 0 is "keep": it does not count; 30 days shortens only the dead letters.
+    assert await ages(retention_web_days=0, retention_contact_days=30) == {
+        **defaults,
+        Stream.DEADLETTER.value: 30 * day,
+    }
