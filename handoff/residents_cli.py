@@ -162,7 +162,8 @@ def _erase_stream_copies(settings: Settings, needles: tuple[str, ...]) -> None:
     try:
         erased = asyncio.run(erase(url))
     except Exception as e:
-        days = {s: round(age / DAY) for s, age in STREAM_RETENTION.items()}
+        longest = settings.longest_stream_age or float("inf")
+        days = {s: round(min(age, longest) / DAY) for s, age in STREAM_RETENTION.items()}
         warn(
             f"could not erase the copies in the message streams ({type(e).__name__}); "
             f"they expire by themselves within {days[Stream.CONVERSATIONS]} days (dead "

@@ -389,3 +389,7 @@ async def test_delete_says_when_the_streams_cannot_be_reached(tmp_path: Path) ->
     message = " ".join(result.stderr.split())
     assert "could not erase the copies in the message streams" in message
     assert "expire by themselves within 14 days" in message
+    # With a shorter retention the streams are shorter too, and the message says so.
+    cli.env["NEUVONTA_RETENTION_WEB_DAYS"] = "5"
+    shorter = " ".join((await cli("residents", "delete", f"sms:{NUMBER}", "--yes")).stderr.split())
+    assert "expire by themselves within 5 days (dead letters 5)" in shorter
