@@ -272,14 +272,14 @@ def shared_vectors(settings: Settings) -> Callable[[str], VectorStore] | None:
     return lambda model_id: DatabaseVectors(settings.database, model_id)
 
 
-def settle_agent(agent: TriageAgent, timeout: float = 120.0) -> None:
-    """Once the agent's index is built, take the long-lived heap out of the garbage
-    collector's way (``agents.heap``). Only for an agent that lives as long as its process:
-    what a freeze holds is never collected, so a short-lived agent would stay in memory."""
+def settle_agent(agent: TriageAgent | None, timeout: float = 120.0) -> None:
+    """Once the agent's index is built (no agent: at once), take the long-lived heap out of
+    the garbage collector's way (``agents.heap``). Only for a serving process's agent: what
+    a freeze holds is never collected, so a short-lived agent would stay in memory."""
     wait = getattr(agent, "wait_indexed", None)
     if callable(wait):
         wait(timeout)
-    settle_heap()
+    log.info("heap settled: %d long-lived objects left out of garbage collection", settle_heap())
 
 
 def close_agent(agent: TriageAgent) -> None:

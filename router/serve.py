@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
-from agents.heap import settle_heap
 from handoff.queue_config import QueueConfigError
 from router import subjects
 from router.app import (
@@ -255,10 +255,14 @@ async def run(settings: Settings, parts: Parts = Parts()) -> None:
         if ops_sock is not None:
             server = await _serve_http(create_ops_app(services), ops_sock, tasks, "ops")
             log.info("worker health and metrics on port %d", ops_sock.getsockname()[1])
-        if router_worker is not None:  # messages are consumed meanwhile
-            await asyncio.to_thread(settle_agent, router_worker.agent)
-        else:
-            settle_heap()
+        # In a thread of its own: a large knowledge base's index takes a while to build, and
+        # neither the start nor a Ctrl-C meanwhile should wait for it.
+        threading.Thread(
+            target=settle_agent,
+            args=(router_worker.agent if router_worker is not None else None,),
+            name="settle-heap",
+            daemon=True,
+        ).start()
         log.info("%s started in %.1f s", part, time.monotonic() - started)
         stop_wait = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([stop_wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
