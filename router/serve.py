@@ -198,55 +198,22 @@ async def run(settings: Settings, parts: Parts = Parts()) -> None:
             )
             children.start()
         if in_process:
-            docs = await load_knowledge(services)
-            t0 = time.monotonic()
-            agent = await asyncio.to_thread(build_agent, settings, docs, services.metrics)
-            log.info(
-                "%s agent ready over %d documents in %.1f s",
-                agent.name,
-                len(docs),
-                time.monotonic() - t0,
-            )
-            router_worker = RouterWorker(services, agent, initial_policy(settings, services.queues))
-            tasks.append(asyncio.create_task(router_worker.run(), name="router"))
-            await asyncio.wait_for(router_worker.ready.wait(), timeout=30)
+            router_worker = await _start_router(services, tasks)
         if web and sock is not None:
-            # Only here: a worker alone never loads the web side (about a second of imports).
-            from handoff.auth import decoy_hash, ensure_demo_user
-            from handoff.retention import run_retention
-            from router.web import channel_gateway, create_web_app, staff_store, subscribe_browsers
-
-            await subscribe_browsers(services.broker.connection, services.hub)
-            password = None
-            if parts.staff:
-                password = await ensure_demo_user(
-                    staff_store(services),
-                    settings.console_user,
-                    settings.data_dir,
-                    _secret(settings),
-                )
-                # Made now, the first sign-in to an unknown account takes no longer than others.
-                await asyncio.to_thread(decoy_hash)
-                # Retention runs beside the staff side (one such process is enough).
-                housekeeping = asyncio.create_task(
-                    run_retention(services.engine, settings, stop), name="retention"
-                )
-            if parts.residents:
-                gateway = channel_gateway(services)
-                gateway.start(services.broker.connection.jetstream(), stop)
-            app = create_web_app(services, gateway, residents=parts.residents, staff=parts.staff)
+            site = await _start_web(services, parts, stop)
+            gateway, housekeeping = site.gateway, site.housekeeping
             # The web side got ready while the child workers started; the banner waits for
             # them, so that a resident's first message gets its answer at once.
             if children is not None:
                 await _wait_for_workers(services, stop)
-            server = await _serve_http(app, sock, tasks, "web")
+            server = await _serve_http(site.app, sock, tasks, "web")
             host, port = sock.getsockname()[:2]
             url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
             _write_runtime_file(settings.data_dir, url, nats_url)
             banner = _banner(
                 url,
                 settings,
-                password,
+                site.password,
                 embedded=nats is not None,
                 parts=parts,
                 channels=gateway.summary() if gateway else (),
@@ -297,6 +264,59 @@ async def run(settings: Settings, parts: Parts = Parts()) -> None:
         with contextlib.suppress(FileNotFoundError):
             (settings.data_dir / "serve.json").unlink()
         log.info("%s stopped", part)
+
+
+async def _start_router(services: Services, tasks: list[asyncio.Task[None]]) -> RouterWorker:
+    """The router in this process: the agent over the knowledge base, then its consumer."""
+    settings = services.settings
+    docs = await load_knowledge(services)
+    t0 = time.monotonic()
+    agent = await asyncio.to_thread(build_agent, settings, docs, services.metrics)
+    log.info(
+        "%s agent ready over %d documents in %.1f s", agent.name, len(docs), time.monotonic() - t0
+    )
+    worker = RouterWorker(services, agent, initial_policy(settings, services.queues))
+    tasks.append(asyncio.create_task(worker.run(), name="router"))
+    await asyncio.wait_for(worker.ready.wait(), timeout=30)
+    return worker
+
+
+@dataclass(frozen=True, slots=True)
+class _Site:
+    """The web side, started and ready to serve."""
+
+    app: Any
+    gateway: ChannelGateway | None  # the provider channels (the resident side)
+    housekeeping: asyncio.Task[None] | None  # retention (the staff side)
+    password: str | None  # of the demo login, when this start made it
+
+
+async def _start_web(services: Services, parts: Parts, stop: asyncio.Event) -> _Site:
+    # Only here: a worker alone never loads the web side (about a second of imports).
+    from handoff.auth import decoy_hash, ensure_demo_user
+    from handoff.retention import run_retention
+    from router.web import channel_gateway, create_web_app, staff_store, subscribe_browsers
+
+    settings = services.settings
+    await subscribe_browsers(services.broker.connection, services.hub)
+    password = None
+    if parts.staff:
+        password = await ensure_demo_user(
+            staff_store(services), settings.console_user, settings.data_dir, _secret(settings)
+        )
+        # Made now, the first sign-in to an unknown account takes no longer than others.
+        await asyncio.to_thread(decoy_hash)
+    gateway = channel_gateway(services) if parts.residents else None
+    app = create_web_app(services, gateway, residents=parts.residents, staff=parts.staff)
+    # Background work last: nothing above can leave it running when it fails.
+    housekeeping = None
+    if parts.staff:  # retention runs beside the staff side (one such process is enough)
+        housekeeping = asyncio.create_task(
+            run_retention(services.engine, settings, stop), name="retention"
+        )
+    if gateway is not None:
+        gateway.start(services.broker.connection.jetstream(), stop)
+    return _Site(app, gateway, housekeeping, password)
 
 
 async def _serve_http(
