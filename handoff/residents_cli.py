@@ -140,7 +140,7 @@ def _erase_stream_copies(settings: Settings, needles: tuple[str, ...]) -> None:
     running ``serve``'s embedded one, or the data folder's, started for the purpose."""
     import asyncio
 
-    from router.bus import DAY, STREAM_RETENTION, erase_events
+    from router.bus import DAY, erase_events, stream_ages
     from router.embedded import EmbeddedNats
     from router.subjects import Stream
 
@@ -162,8 +162,7 @@ def _erase_stream_copies(settings: Settings, needles: tuple[str, ...]) -> None:
     try:
         erased = asyncio.run(erase(url))
     except Exception as e:
-        longest = settings.longest_stream_age or float("inf")
-        days = {s: round(min(age, longest) / DAY) for s, age in STREAM_RETENTION.items()}
+        days = {s: round(age / DAY) for s, age in stream_ages(settings.longest_stream_age).items()}
         warn(
             f"could not erase the copies in the message streams ({type(e).__name__}); "
             f"they expire by themselves within {days[Stream.CONVERSATIONS]} days (dead "

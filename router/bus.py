@@ -72,9 +72,14 @@ STREAM_RETENTION: dict[Stream, float] = {
 }
 
 
+def stream_ages(longest: float | None = None) -> dict[Stream, float]:
+    """Seconds each stream keeps an event: its own ``STREAM_RETENTION``, or ``longest`` (the
+    residents' data retention) where that is shorter."""
+    return {s: age if longest is None else min(age, longest) for s, age in STREAM_RETENTION.items()}
+
+
 def stream_configs(replicas: int = 1, longest: float | None = None) -> list[StreamConfig]:
-    """``longest``: seconds no event may be kept beyond (the residents' data retention), where
-    that is shorter than a stream's own ``STREAM_RETENTION``."""
+    ages = stream_ages(longest)
     return [
         StreamConfig(
             name=stream.value,
@@ -82,7 +87,7 @@ def stream_configs(replicas: int = 1, longest: float | None = None) -> list[Stre
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
             num_replicas=replicas,
-            max_age=min(STREAM_RETENTION[stream], longest or STREAM_RETENTION[stream]),
+            max_age=ages[stream],
             duplicate_window=120.0,
         )
         for stream, subjects in STREAM_SUBJECTS.items()
