@@ -22,12 +22,10 @@ passages do in both builds (their cached vectors stay those of one text alone).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import logging
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -166,23 +164,6 @@ def build_graph(model: E5File, precision: Precision) -> Any:
     )
 
 
-@contextlib.contextmanager
-def _quiet_preprocessing_advice() -> Iterator[None]:
-    """Drop onnxruntime's advice to pre-process before quantizing, logged as a warning on
-    every int8 build: the graph is built here already fused and shaped, so the advice does
-    not apply, and an admin should not see a warning for nothing."""
-
-    def keep(record: logging.LogRecord) -> bool:
-        return "pre-processing before quantization" not in record.getMessage()
-
-    root = logging.getLogger()
-    root.addFilter(keep)
-    try:
-        yield
-    finally:
-        root.removeFilter(keep)
-
-
 def build(model: E5File, precision: Precision, target: Path) -> Path:
     """Write the graph to ``target`` atomically (two processes may build at once)."""
     import onnx
@@ -190,21 +171,26 @@ def build(model: E5File, precision: Precision, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
         built = Path(tmp) / "e5.onnx"
-        onnx.save(build_graph(model, precision), built)
+        graph = build_graph(model, precision)
+        if precision == "int8":
+            # The key onnxruntime's quant_pre_process step leaves. That step's work (fusing,
+            # shapes) is done when the graph is built here; the quantizer reads the key only
+            # to decide whether to log a WARNING advising the step on every build.
+            onnx.helper.set_model_props(graph, {"onnx.quant.pre_process": "onnxruntime.quant"})
+        onnx.save(graph, built)
         if precision == "int8":
             from onnx import TensorProto
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
             quantized = Path(tmp) / "e5-int8.onnx"
-            with _quiet_preprocessing_advice():
-                quantize_dynamic(
-                    built,
-                    quantized,
-                    weight_type=QuantType.QInt8,
-                    per_channel=True,
-                    # Shape inference does not know the com.microsoft Gelu's output type.
-                    extra_options={"DefaultTensorType": TensorProto.FLOAT},
-                )
+            quantize_dynamic(
+                built,
+                quantized,
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                # Shape inference does not know the com.microsoft Gelu's output type.
+                extra_options={"DefaultTensorType": TensorProto.FLOAT},
+            )
             built = quantized
         os.replace(built, target)
     return target
