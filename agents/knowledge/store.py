@@ -142,6 +142,7 @@ class KnowledgeStore:
 
     @staticmethod
     async def _documents(conn: AsyncConnection, ids: list[str]) -> list[Document]:
+        """The stored documents of ``ids`` (those that exist)."""
         docs = []
         for chunk in _chunks(ids):
             rows = await conn.execute(select(*_DOC_COLUMNS).where(KB.c.id.in_(chunk)))
@@ -184,8 +185,8 @@ class KnowledgeStore:
 
     async def get(self, doc_id: str) -> Document | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(*_DOC_COLUMNS).where(KB.c.id == doc_id))).one_or_none()
-        return Document.model_validate(dict(row._mapping)) if row else None
+            found = await self._documents(conn, [doc_id])
+        return found[0] if found else None
 
 
 def read_docs_jsonl(lines: Iterable[str]) -> list[Document]:
