@@ -188,8 +188,7 @@ async def run(settings: Settings, parts: Parts = Parts()) -> None:
     server: _Server | None = None
     router_worker: RouterWorker | None = None
     children: WorkerProcesses | None = None
-    gateway: ChannelGateway | None = None
-    housekeeping: asyncio.Task[None] | None = None
+    site: _Site | None = None
     try:
         await services.start()
         if worker and not in_process:
@@ -201,7 +200,6 @@ async def run(settings: Settings, parts: Parts = Parts()) -> None:
             router_worker = await _start_router(services, tasks)
         if web and sock is not None:
             site = await _start_web(services, parts, stop)
-            gateway, housekeeping = site.gateway, site.housekeeping
             # The web side got ready while the child workers started; the banner waits for
             # them, so that a resident's first message gets its answer at once.
             if children is not None:
@@ -216,7 +214,7 @@ async def run(settings: Settings, parts: Parts = Parts()) -> None:
                 site.password,
                 embedded=nats is not None,
                 parts=parts,
-                channels=gateway.summary() if gateway else (),
+                channels=site.gateway.summary() if site.gateway else (),
             )
             print(banner, flush=True)
         if ops_sock is not None:
@@ -249,10 +247,8 @@ async def run(settings: Settings, parts: Parts = Parts()) -> None:
         if tasks:
             await asyncio.wait(tasks, timeout=30)
         stop.set()
-        if gateway is not None:
-            await gateway.stop()
-        if housekeeping is not None:
-            await asyncio.wait([housekeeping], timeout=10)
+        if site is not None:
+            await site.stop()
         if router_worker is not None:
             await shutdown_agent(router_worker.agent)
         await services.stop()
@@ -289,6 +285,13 @@ class _Site:
     gateway: ChannelGateway | None  # the provider channels (the resident side)
     housekeeping: asyncio.Task[None] | None  # retention (the staff side)
     password: str | None  # of the demo login, when this start made it
+
+    async def stop(self) -> None:
+        """After the HTTP server: the channels' last deliveries, then retention's round."""
+        if self.gateway is not None:
+            await self.gateway.stop()
+        if self.housekeeping is not None:
+            await asyncio.wait([self.housekeeping], timeout=10)
 
 
 async def _start_web(services: Services, parts: Parts, stop: asyncio.Event) -> _Site:
