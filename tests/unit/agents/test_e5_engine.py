@@ -192,13 +192,14 @@ def test_more_threads_give_the_same_question_vectors(exact: OnnxE5) -> None:
 def test_int8_build_logs_no_warning(
     model: E5File, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """onnxruntime advises pre-processing on every quantization; our graph needs none, and
+    """onnxruntime advises pre-processing on every quantization; our graph needs none (it says
+    so in its metadata), and
     an admin's start-up log must not carry a warning for nothing."""
     with caplog.at_level(logging.INFO):
         built = build(model, "int8", tmp_path / "e5-int8.onnx")
     assert built.stat().st_size > 1_000_000
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
-    # The filter is gone afterwards: other warnings still reach the log.
+    # Nothing is silenced on the way: other warnings still reach the log.
     logging.getLogger().warning("after the build")
     assert "after the build" in caplog.text
 
