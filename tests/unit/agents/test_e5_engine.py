@@ -192,9 +192,8 @@ def test_more_threads_give_the_same_question_vectors(exact: OnnxE5) -> None:
 def test_int8_build_logs_no_warning(
     model: E5File, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """onnxruntime advises pre-processing on every quantization; our graph needs none (it says
-    so in its metadata), and
-    an admin's start-up log must not carry a warning for nothing."""
+    """onnxruntime advises pre-processing on every quantization; our graph needs none (its
+    metadata says so), and an admin's start-up log must not carry a warning for nothing."""
     with caplog.at_level(logging.INFO):
         built = build(model, "int8", tmp_path / "e5-int8.onnx")
     assert built.stat().st_size > 1_000_000
