@@ -41,6 +41,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("neuvonta")
 
+# Seconds a stop waits for the HTTP server and the router to finish what they have in hand,
+# and then for retention's round (deploy files' grace periods cover these).
+TASKS_DRAIN = 30.0
+RETENTION_DRAIN = 10.0
+
 
 class _Server(uvicorn.Server):
     """Uvicorn without its own signal handling: the process shuts down as a whole."""
@@ -245,7 +250,7 @@ async def run(settings: Settings, parts: Parts = Parts()) -> None:
         if children is not None:
             await children.stop()
         if tasks:
-            await asyncio.wait(tasks, timeout=30)
+            await asyncio.wait(tasks, timeout=TASKS_DRAIN)
         stop.set()
         if site is not None:
             await site.stop()
@@ -291,7 +296,7 @@ class _Site:
         if self.gateway is not None:
             await self.gateway.stop()
         if self.housekeeping is not None:
-            await asyncio.wait([self.housekeeping], timeout=10)
+            await asyncio.wait([self.housekeeping], timeout=RETENTION_DRAIN)
 
 
 async def _start_web(services: Services, parts: Parts, stop: asyncio.Event) -> _Site:

@@ -617,13 +617,7 @@ def drain_seconds(component: str) -> float:
     from channels.gateway import ChannelGateway
     from router import serve
 
-    source = inspect.getsource(serve.run)
-    waits = {
-        what: re.search(rf"asyncio\.wait\({what}, timeout=(\d+)\)", source)
-        for what in ("tasks", r"\[housekeeping\]")
-    }
-    assert all(waits.values()), "router.serve.run's drain changed: check the grace periods"
-    tasks, housekeeping = (float(m[1]) for m in waits.values() if m)
+    tasks, housekeeping = serve.TASKS_DRAIN, serve.RETENTION_DRAIN
     gateway = float(inspect.signature(ChannelGateway.stop).parameters["patience"].default)
     extra = {"gateway": gateway, "console": housekeeping}.get(component, 0.0)
     return tasks + extra
